@@ -1,0 +1,60 @@
+# Outpost. `make run` starts the appliance in dev mode; `make test` runs
+# the whole suite, installing what it needs first.
+
+GO      := $(shell scripts/go.sh)
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+IMAGES  := images
+BIN     := bin
+TESTTIMEOUT ?= 80m
+
+.PHONY: all build run test test-unit fuzz bench images ipxe kernel deps clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+# Dev mode: no root, loopback, unprivileged ports, data in ./data.
+run: ipxe
+	CGO_ENABLED=0 $(GO) run -ldflags "$(LDFLAGS)" ./cmd/outpostd -data ./data -images ./$(IMAGES)
+
+deps:
+	scripts/deps.sh test
+
+# The whole suite, real clients and VMs included. Run as root: the tests
+# build network namespaces.
+test: deps images
+	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) test -count=1 -timeout $(TESTTIMEOUT) -p 2 ./...
+
+# Pure-Go tests only; no root, no packages.
+test-unit:
+	$(GO) test -count=1 -short ./boot/... ./appliance/... ./recon/...
+
+# Runs every fuzz target for FUZZTIME each; the committed corpora run in `test`.
+FUZZTIME ?= 30s
+fuzz:
+	scripts/fuzz.sh $(FUZZTIME)
+
+bench: images
+	scripts/deps.sh bench
+	bench/run.sh
+
+images: ipxe kernel
+
+# iPXE binaries from Debian's ipxe package, served over TFTP and HTTP.
+ipxe:
+	@mkdir -p $(IMAGES)/ipxe
+	@if [ -d /usr/lib/ipxe ]; then \
+		cp -u /usr/lib/ipxe/undionly.kpxe /usr/lib/ipxe/ipxe.efi /usr/lib/ipxe/snponly.efi $(IMAGES)/ipxe/; \
+	else \
+		echo "ipxe: Debian's ipxe package is not installed (scripts/deps.sh test); TFTP will have nothing to serve" >&2; \
+	fi
+
+# Debian's kernel, from Debian's packages.
+kernel:
+	scripts/kernel.sh $(IMAGES)/kernel
+
+clean:
+	rm -rf $(BIN) data

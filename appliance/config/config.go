@@ -1,0 +1,372 @@
+// Package config is outpostd's configuration file: its schema, embedded
+// defaults, and validation that names the bad key.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/outpostdc/outpost/appliance"
+	"github.com/outpostdc/outpost/boot"
+	"github.com/outpostdc/outpost/boot/dhcp"
+)
+
+//go:embed defaults.yaml
+var defaults []byte
+
+// Config is the whole file.
+type Config struct {
+	Site    string `yaml:"site"`
+	DataDir string `yaml:"data_dir"`
+	// Interface is the provisioning interface. Empty means dev mode on
+	// loopback.
+	Interface string `yaml:"interface"`
+	LogLevel  string `yaml:"log_level"`
+	HTTP      HTTP   `yaml:"http"`
+	DHCP      DHCP   `yaml:"dhcp"`
+	TFTP      TFTP   `yaml:"tftp"`
+	Boot      Boot   `yaml:"boot"`
+}
+
+// HTTP is the boot, API and metrics listener.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+	// PublicURL is how machines reach this service; it goes into DHCP
+	// replies and iPXE scripts.
+	PublicURL string `yaml:"public_url"`
+}
+
+// DHCP configures the DHCPv4 server.
+type DHCP struct {
+	Enabled  bool   `yaml:"enabled"`
+	Listen   string `yaml:"listen"`
+	ServerID string `yaml:"server_id"`
+	Proxy    bool   `yaml:"proxy"`
+	// ChainIPXEROMs sends NIC iPXE ROMs Outpost's own iPXE binary first.
+	ChainIPXEROMs bool          `yaml:"chain_ipxe_roms"`
+	LeaseTime     time.Duration `yaml:"lease_time"`
+	OfferHold     time.Duration `yaml:"offer_hold"`
+	DeclineHold   time.Duration `yaml:"decline_hold"`
+	Subnets       []Subnet      `yaml:"subnets"`
+	// RouterAdvertisements sends IPv6 RAs with router lifetime 0 on the
+	// provisioning interface, so that iPXE stops waiting for IPv6.
+	RouterAdvertisements bool `yaml:"router_advertisements"`
+}
+
+// Subnet is one DHCP network.
+type Subnet struct {
+	Prefix string   `yaml:"prefix"`
+	Pool   string   `yaml:"pool"` // "first-last"
+	Router string   `yaml:"router"`
+	DNS    []string `yaml:"dns"`
+	Domain string   `yaml:"domain"`
+}
+
+// TFTP configures the TFTP server.
+type TFTP struct {
+	Enabled bool   `yaml:"enabled"`
+	Listen  string `yaml:"listen"`
+	// Root holds the iPXE binaries; relative paths are under the images dir.
+	Root       string `yaml:"root"`
+	Anticipate uint   `yaml:"anticipate"`
+}
+
+// Boot configures what machines boot.
+type Boot struct {
+	BIOS     string `yaml:"bios"`
+	EFIx64   string `yaml:"efi_x64"`
+	EFIARM64 string `yaml:"efi_arm64"`
+	// ImagesDir holds kernels, initrds and OS images; relative paths are
+	// under the working directory.
+	ImagesDir string   `yaml:"images_dir"`
+	Kernel    string   `yaml:"kernel"`
+	Initrds   []string `yaml:"initrds"`
+	Cmdline   string   `yaml:"cmdline"`
+	// Arches are the firmware kinds the recon image boots on.
+	Arches       []string      `yaml:"arches"`
+	ReadyAction  string        `yaml:"ready_action"`  // wait | poweroff
+	BrokenAction string        `yaml:"broken_action"` // local | halt
+	FrozenAction string        `yaml:"frozen_action"` // local | halt
+	TokenTTL     time.Duration `yaml:"token_ttl"`
+}
+
+// Defaults returns the embedded dev-mode configuration.
+func Defaults() Config {
+	var c Config
+	if err := decode(defaults, &c); err != nil {
+		panic("config: embedded defaults are invalid: " + err.Error())
+	}
+	return c
+}
+
+// Parse reads a file's contents over the defaults. Call Finish after
+// applying any flags.
+func Parse(b []byte) (Config, error) {
+	c := Defaults()
+	err := decode(b, &c)
+	return c, err
+}
+
+// Dev-mode ports, unprivileged and on loopback.
+const (
+	DevHTTP = "127.0.0.1:8080"
+	DevDHCP = "127.0.0.1:6767"
+	DevTFTP = "127.0.0.1:6969"
+)
+
+// Finish fills in the listen addresses left empty, by mode, and validates.
+// With no interface (dev mode) services listen on loopback's unprivileged
+// ports; with one they use the real ports 67, 69 and 80.
+func (c *Config) Finish() error {
+	dev := c.Interface == ""
+	fill := func(v *string, devAddr, real string) {
+		if *v == "" {
+			if dev {
+				*v = devAddr
+			} else {
+				*v = real
+			}
+		}
+	}
+	fill(&c.HTTP.Listen, DevHTTP, ":80")
+	fill(&c.DHCP.Listen, DevDHCP, ":67")
+	fill(&c.TFTP.Listen, DevTFTP, ":69")
+	return c.Validate()
+}
+
+func decode(b []byte, c *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	// An empty file is fine: yaml reports it as io.EOF.
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// keyError names the offending key.
+func keyError(key, format string, args ...any) error {
+	return fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...))
+}
+
+// Validate checks every key it can without touching the system.
+func (c *Config) Validate() error {
+	if strings.TrimSpace(c.Site) == "" {
+		return keyError("site", "must not be empty")
+	}
+	if c.DataDir == "" {
+		return keyError("data_dir", "must not be empty")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return keyError("log_level", "must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		return keyError("http.listen", "%v", err)
+	}
+	if c.HTTP.PublicURL != "" && !strings.HasPrefix(c.HTTP.PublicURL, "http://") && !strings.HasPrefix(c.HTTP.PublicURL, "https://") {
+		return keyError("http.public_url", "must start with http:// or https://")
+	}
+	if c.DHCP.Enabled {
+		if _, _, err := net.SplitHostPort(c.DHCP.Listen); err != nil {
+			return keyError("dhcp.listen", "%v", err)
+		}
+		if c.DHCP.ServerID != "" {
+			if a, err := netip.ParseAddr(c.DHCP.ServerID); err != nil || !a.Is4() {
+				return keyError("dhcp.server_id", "%q is not an IPv4 address", c.DHCP.ServerID)
+			}
+		}
+		for _, d := range []struct {
+			key string
+			v   time.Duration
+		}{{"dhcp.lease_time", c.DHCP.LeaseTime}, {"dhcp.offer_hold", c.DHCP.OfferHold}, {"dhcp.decline_hold", c.DHCP.DeclineHold}} {
+			if d.v < 0 {
+				return keyError(d.key, "must not be negative")
+			}
+		}
+		if c.DHCP.LeaseTime != 0 && c.DHCP.LeaseTime < time.Minute {
+			return keyError("dhcp.lease_time", "must be at least 1m")
+		}
+		for i := range c.DHCP.Subnets {
+			if _, err := c.DHCP.Subnets[i].parse(); err != nil {
+				return keyError(fmt.Sprintf("dhcp.subnets[%d]", i), "%v", err)
+			}
+		}
+	}
+	if c.TFTP.Enabled {
+		if _, _, err := net.SplitHostPort(c.TFTP.Listen); err != nil {
+			return keyError("tftp.listen", "%v", err)
+		}
+		if c.TFTP.Root == "" {
+			return keyError("tftp.root", "must not be empty")
+		}
+	}
+	if c.Boot.BIOS == "" && c.Boot.EFIx64 == "" && c.Boot.EFIARM64 == "" {
+		return keyError("boot", "at least one of bios, efi_x64, efi_arm64 must name an iPXE binary")
+	}
+	if c.Boot.ImagesDir == "" {
+		return keyError("boot.images_dir", "must not be empty")
+	}
+	if c.Boot.Kernel == "" {
+		return keyError("boot.kernel", "must not be empty")
+	}
+	for i, p := range append([]string{c.Boot.Kernel}, c.Boot.Initrds...) {
+		if strings.HasPrefix(p, "/") || strings.Contains(p, "..") {
+			key := "boot.kernel"
+			if i > 0 {
+				key = fmt.Sprintf("boot.initrds[%d]", i-1)
+			}
+			return keyError(key, "must be a path inside boot.images_dir")
+		}
+	}
+	if strings.ContainsAny(c.Boot.Cmdline, "\n\r") {
+		return keyError("boot.cmdline", "must be one line")
+	}
+	if _, err := c.arches(); err != nil {
+		return err
+	}
+	for _, a := range []struct {
+		key, v string
+		ok     []string
+	}{
+		{"boot.ready_action", c.Boot.ReadyAction, []string{"wait", "poweroff"}},
+		{"boot.broken_action", c.Boot.BrokenAction, []string{"local", "halt"}},
+		{"boot.frozen_action", c.Boot.FrozenAction, []string{"local", "halt"}},
+	} {
+		if !contains(a.ok, a.v) {
+			return keyError(a.key, "must be one of %v, not %q", a.ok, a.v)
+		}
+	}
+	if c.Boot.TokenTTL < time.Minute {
+		return keyError("boot.token_ttl", "must be at least 1m")
+	}
+	return nil
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Config) arches() ([]boot.Arch, error) {
+	var out []boot.Arch
+	for i, a := range c.Boot.Arches {
+		switch a {
+		case "bios":
+			out = append(out, boot.ArchBIOS)
+		case "uefi-x64":
+			out = append(out, boot.ArchEFIx64)
+		case "uefi-arm64":
+			out = append(out, boot.ArchEFIARM64)
+		default:
+			return nil, keyError(fmt.Sprintf("boot.arches[%d]", i), "must be bios, uefi-x64 or uefi-arm64, not %q", a)
+		}
+	}
+	return out, nil
+}
+
+// Policy returns the boot decision's inputs.
+func (c *Config) Policy() appliance.BootPolicy {
+	arches, _ := c.arches()
+	return appliance.BootPolicy{
+		ReadyPowerOff: c.Boot.ReadyAction == "poweroff",
+		HaltBroken:    c.Boot.BrokenAction == "halt",
+		HaltFrozen:    c.Boot.FrozenAction == "halt",
+		Arches:        arches,
+	}
+}
+
+func (s Subnet) parse() (dhcp.Subnet, error) {
+	var out dhcp.Subnet
+	p, err := netip.ParsePrefix(s.Prefix)
+	if err != nil || !p.Addr().Is4() {
+		return out, fmt.Errorf("prefix %q is not an IPv4 prefix", s.Prefix)
+	}
+	out.Prefix = p.Masked()
+	first, last, ok := strings.Cut(s.Pool, "-")
+	if !ok {
+		return out, fmt.Errorf("pool %q must be first-last", s.Pool)
+	}
+	if out.PoolStart, err = netip.ParseAddr(strings.TrimSpace(first)); err != nil {
+		return out, fmt.Errorf("pool start: %v", err)
+	}
+	if out.PoolEnd, err = netip.ParseAddr(strings.TrimSpace(last)); err != nil {
+		return out, fmt.Errorf("pool end: %v", err)
+	}
+	if !out.Prefix.Contains(out.PoolStart) || !out.Prefix.Contains(out.PoolEnd) || out.PoolEnd.Less(out.PoolStart) {
+		return out, fmt.Errorf("pool %s must lie inside %s, first before last", s.Pool, out.Prefix)
+	}
+	if s.Router != "" {
+		if out.Router, err = netip.ParseAddr(s.Router); err != nil || !out.Prefix.Contains(out.Router) {
+			return out, fmt.Errorf("router %q is not an address inside %s", s.Router, out.Prefix)
+		}
+	}
+	for _, d := range s.DNS {
+		a, err := netip.ParseAddr(d)
+		if err != nil || !a.Is4() {
+			return out, fmt.Errorf("dns %q is not an IPv4 address", d)
+		}
+		out.DNS = append(out.DNS, a)
+	}
+	out.Domain = s.Domain
+	return out, nil
+}
+
+// DHCPConfig builds the DHCP server's configuration. serverID and
+// ifacePrefix come from the provisioning interface; httpBase is the URL
+// machines reach the HTTP boot service at.
+func (c *Config) DHCPConfig(serverID netip.Addr, ifacePrefix netip.Prefix, httpBase string) (dhcp.Config, error) {
+	out := dhcp.Config{
+		ServerID: serverID, Proxy: c.DHCP.Proxy, ChainIPXEROMs: c.DHCP.ChainIPXEROMs, LeaseTime: c.DHCP.LeaseTime,
+		OfferHold: c.DHCP.OfferHold, DeclineHold: c.DHCP.DeclineHold,
+		Boot: dhcp.BootFiles{BIOS: c.Boot.BIOS, EFIx64: c.Boot.EFIx64, EFIARM64: c.Boot.EFIARM64,
+			HTTPBase: httpBase},
+	}
+	if c.DHCP.ServerID != "" {
+		out.ServerID = netip.MustParseAddr(c.DHCP.ServerID)
+	}
+	for _, s := range c.DHCP.Subnets {
+		ps, err := s.parse()
+		if err != nil {
+			return out, err
+		}
+		out.Subnets = append(out.Subnets, ps)
+	}
+	if len(out.Subnets) == 0 && !out.Proxy && ifacePrefix.IsValid() {
+		out.Subnets = append(out.Subnets, DefaultPool(ifacePrefix))
+	}
+	return out, out.Validate()
+}
+
+// DefaultPool is the pool used when an interface is named but no subnet
+// is configured: the upper half of the interface's network, less the
+// broadcast address.
+func DefaultPool(p netip.Prefix) dhcp.Subnet {
+	p = p.Masked()
+	base := p.Addr().As4()
+	n := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
+	size := uint32(1) << (32 - p.Bits())
+	start, end := n+size/2, n+size-2
+	if size < 8 {
+		start, end = n+1, n+size-2
+	}
+	return dhcp.Subnet{Prefix: p, PoolStart: u32addr(start), PoolEnd: u32addr(end)}
+}
+
+func u32addr(n uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}

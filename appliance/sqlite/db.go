@@ -1,0 +1,218 @@
+// Package sqlite is the inventory store: one SQLite file in WAL mode, a
+// single writer connection that takes its lock at BEGIN, a pool of
+// readers, and migrations embedded in the binary.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	gosync "sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/outpostdc/outpost/appliance"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options tune a Store.
+type Options struct {
+	Log *slog.Logger
+	Now func() time.Time
+	// Readers is the size of the reader pool.
+	Readers int
+	// EventQueue bounds boot events waiting to be written.
+	EventQueue int
+	// OnEventDrop is called when the event queue is full.
+	OnEventDrop func()
+}
+
+// Store is the inventory.
+type Store struct {
+	w, r *sql.DB
+	log  *slog.Logger
+	now  func() time.Time
+
+	leaseq chan leaseReq
+	eventq chan eventItem
+	onDrop func()
+	stop   chan struct{}
+	wg     gosync.WaitGroup
+	closed gosync.Once
+}
+
+func dsn(path string, writer bool) string {
+	v := url.Values{}
+	v.Add("_pragma", "busy_timeout(10000)")
+	v.Add("_pragma", "foreign_keys(1)")
+	v.Add("_pragma", "journal_mode(WAL)")
+	// FULL syncs the WAL at every commit: a lease acknowledged is a lease
+	// that survives power loss. Group commit keeps that cheap.
+	v.Add("_pragma", "synchronous(FULL)")
+	if writer {
+		v.Add("_txlock", "immediate")
+	} else {
+		v.Add("_pragma", "query_only(1)")
+	}
+	return "file:" + path + "?" + v.Encode()
+}
+
+// Open opens (creating if needed) and migrates the store at path.
+func Open(ctx context.Context, path string, o Options) (*Store, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Readers <= 0 {
+		o.Readers = 4
+	}
+	if o.EventQueue <= 0 {
+		o.EventQueue = 16384
+	}
+	w, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s := &Store{w: w, log: o.Log, now: o.Now, onDrop: o.OnEventDrop,
+		leaseq: make(chan leaseReq, 1024), eventq: make(chan eventItem, o.EventQueue),
+		stop: make(chan struct{})}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(o.Readers)
+	r.SetMaxIdleConns(o.Readers)
+	s.r = r
+	s.wg.Add(2)
+	go s.leaseLoop()
+	go s.eventLoop()
+	return s, nil
+}
+
+// Close flushes queued writes and closes the database.
+func (s *Store) Close() error {
+	var err error
+	s.closed.Do(func() {
+		close(s.stop)
+		s.wg.Wait()
+		err = errors.Join(s.r.Close(), s.w.Close())
+	})
+	return err
+}
+
+// migrate applies embedded migrations not yet applied, each in its own
+// transaction, in file-name order.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("sqlite: migrations table: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("sqlite: migration %s: name must start with a number", base)
+		}
+		var n int
+		if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, v).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+				v, base, s.now().UnixNano())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", base, err)
+		}
+		s.log.Info("sqlite: applied migration", "name", base)
+	}
+	return nil
+}
+
+// SchemaVersion returns the newest applied migration.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v)
+	return v, err
+}
+
+// tx runs fn in a write transaction on the single writer connection.
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Ping checks both pools.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return err
+	}
+	return s.r.PingContext(ctx)
+}
+
+func ns(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNS(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func notFound(what string, key any) error {
+	return appliance.Errorf(appliance.CodeNotFound, "%s %v not found", what, key)
+}

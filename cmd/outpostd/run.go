@@ -1,0 +1,318 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/outpostdc/outpost/appliance"
+	"github.com/outpostdc/outpost/appliance/api"
+	"github.com/outpostdc/outpost/appliance/config"
+	"github.com/outpostdc/outpost/appliance/netboot"
+	"github.com/outpostdc/outpost/appliance/sqlite"
+	"github.com/outpostdc/outpost/boot/dhcp"
+	"github.com/outpostdc/outpost/boot/httpboot"
+	"github.com/outpostdc/outpost/boot/ra"
+	"github.com/outpostdc/outpost/boot/tftp"
+)
+
+// Main is outpostd with its configuration resolved.
+type Main struct {
+	Config  config.Config
+	Log     *slog.Logger
+	Version string
+	// Out receives the human-readable "where everything listens" lines.
+	Out io.Writer
+}
+
+// Run serves until ctx is done, then stops every service and closes the
+// store.
+func (m *Main) Run(ctx context.Context) error {
+	cfg := m.Config
+	log := m.Log
+	// Prime the kernel's random pool: insomniacslk/dhcp draws transaction
+	// IDs with a non-blocking spin that stalls while the pool is empty.
+	if _, err := rand.Read(make([]byte, 32)); err != nil {
+		return fmt.Errorf("crypto/rand: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+
+	serverIP, prefix, err := interfaceAddr(cfg.Interface)
+	if err != nil {
+		return err
+	}
+	httpLn, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	defer httpLn.Close()
+	publicURL := cfg.HTTP.PublicURL
+	if publicURL == "" {
+		publicURL = derivePublicURL(serverIP, httpLn.Addr().(*net.TCPAddr).Port)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	dropped := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "outpost_boot_events_dropped_total", Help: "Boot events dropped because the write queue was full.",
+	})
+	reg.MustRegister(dropped)
+
+	store, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "outpost.db"), sqlite.Options{
+		Log: log, OnEventDrop: dropped.Inc,
+	})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	reg.MustRegister(newStateCollector(store, log))
+
+	imagesDir := cfg.Boot.ImagesDir
+	if err := os.MkdirAll(imagesDir, 0o755); err != nil {
+		return fmt.Errorf("boot.images_dir: %w", err)
+	}
+	imagesRoot, err := os.OpenRoot(imagesDir)
+	if err != nil {
+		return fmt.Errorf("boot.images_dir: %w", err)
+	}
+	defer imagesRoot.Close()
+	tftpDir := cfg.TFTP.Root
+	if !filepath.IsAbs(tftpDir) {
+		tftpDir = filepath.Join(imagesDir, tftpDir)
+	}
+	if err := os.MkdirAll(tftpDir, 0o755); err != nil {
+		return fmt.Errorf("tftp.root: %w", err)
+	}
+	tftpRoot, err := os.OpenRoot(tftpDir)
+	if err != nil {
+		return fmt.Errorf("tftp.root: %w", err)
+	}
+	defer tftpRoot.Close()
+
+	booter := &netboot.Service{Store: store, Log: log, Cfg: netboot.Config{
+		Base: publicURL, Kernel: cfg.Boot.Kernel, Initrds: cfg.Boot.Initrds, Cmdline: cfg.Boot.Cmdline,
+		TokenTTL: cfg.Boot.TokenTTL, Policy: cfg.Policy(),
+	}}
+
+	g, gctx := errgroup.WithContext(ctx)
+	var lines []string
+	add := func(format string, a ...any) { lines = append(lines, fmt.Sprintf(format, a...)) }
+
+	var dcfg dhcp.Config
+	if cfg.DHCP.Enabled {
+		if dcfg, err = cfg.DHCPConfig(serverIP, prefix, publicURL); err != nil {
+			return err
+		}
+		h := dhcp.NewHandler(dcfg, dhcp.Deps{Booter: booter, Leases: store, Recorder: store, Log: log})
+		leases, err := store.LoadLeases(ctx)
+		if err != nil {
+			return fmt.Errorf("loading leases: %w", err)
+		}
+		h.Restore(leases)
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "outpost_dhcp_leases_in_use", Help: "Bound, unexpired DHCP leases.",
+		}, func() float64 { return float64(h.LeasesInUse()) }))
+		dm := dhcp.NewMetrics(reg)
+		conn, err := listenDHCP(cfg.Interface, cfg.DHCP.Listen)
+		if err != nil {
+			return fmt.Errorf("dhcp.listen %s: %w", cfg.DHCP.Listen, err)
+		}
+		srv := &dhcp.Server{Handle: h.Handle, Log: log, M: dm}
+		g.Go(func() error { return srv.Serve(gctx, conn) })
+		mode := "DHCP"
+		if dcfg.Proxy {
+			mode = "ProxyDHCP"
+			bs, err := listenDHCP(cfg.Interface, portOf(cfg.DHCP.Listen, 4011))
+			if err != nil {
+				return fmt.Errorf("PXE boot server port: %w", err)
+			}
+			bsrv := &dhcp.Server{Log: log, M: dm, ReplyToPeer: true,
+				Handle: func(_ context.Context, req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, dhcp.Result) {
+					return h.HandleBootServer(req)
+				}}
+			g.Go(func() error { return bsrv.Serve(gctx, bs) })
+			add("  pxe boot server  udp %s", bs.LocalAddr())
+		}
+		add("  %-16s udp %s  server id %s, %d leases restored", mode, conn.LocalAddr(), dcfg.ServerID, len(leases))
+		for _, s := range dcfg.Subnets {
+			add("                   subnet %s pool %s-%s", s.Prefix, s.PoolStart, s.PoolEnd)
+		}
+	}
+	if cfg.TFTP.Enabled {
+		conn, err := net.ListenPacket("udp4", cfg.TFTP.Listen)
+		if err != nil {
+			return fmt.Errorf("tftp.listen %s: %w", cfg.TFTP.Listen, err)
+		}
+		ts := &tftp.Server{Root: tftpRoot.FS(), Log: log, Recorder: store, M: tftp.NewMetrics(reg),
+			Anticipate: cfg.TFTP.Anticipate}
+		g.Go(func() error { return ts.Serve(gctx, conn) })
+		add("  %-16s udp %s  serving %s", "TFTP", conn.LocalAddr(), tftpDir)
+	}
+	if cfg.DHCP.RouterAdvertisements && cfg.Interface != "" {
+		g.Go(func() error { return (&ra.Sender{Interface: cfg.Interface, Log: log}).Run(gctx) })
+		add("  %-16s on %s (router lifetime 0)", "IPv6 RA", cfg.Interface)
+	}
+
+	hb := &httpboot.Server{Booter: booter, Recorder: store, Log: log, M: httpboot.NewMetrics(reg),
+		Base: publicURL, TFTPRoot: tftpRoot, ImagesRoot: imagesRoot}
+	apiSrv := &api.Server{Store: store, Log: log, Site: cfg.Site, Version: m.Version, Started: time.Now(),
+		CheckReservation: reservationCheck(dcfg)}
+	mux := http.NewServeMux()
+	mux.Handle("/api/", apiSrv.Handler())
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", hb.Handler())
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	g.Go(func() error {
+		if err := hs.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	})
+	g.Go(func() error { return pruneEvents(gctx, store, log) })
+
+	fmt.Fprintf(m.Out, "outpostd %s, site %q, data in %s\n", m.Version, cfg.Site, cfg.DataDir)
+	fmt.Fprintf(m.Out, "  %-16s tcp %s  boot script %s/boot.ipxe\n", "HTTP", httpLn.Addr(), publicURL)
+	fmt.Fprintf(m.Out, "  %-16s %s/api/v1/health, %s/metrics\n", "API", publicURL, publicURL)
+	for _, l := range lines {
+		fmt.Fprintln(m.Out, l)
+	}
+	log.Info("outpostd serving", "site", cfg.Site, "http", httpLn.Addr().String(), "public_url", publicURL)
+	err = g.Wait()
+	log.Info("outpostd stopped", "err", err)
+	return err
+}
+
+// interfaceAddr returns the provisioning interface's first IPv4 address
+// and network; in dev mode (no interface) it is loopback.
+func interfaceAddr(name string) (netip.Addr, netip.Prefix, error) {
+	if name == "" {
+		return netip.MustParseAddr("127.0.0.1"), netip.MustParsePrefix("127.0.0.0/8"), nil
+	}
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return netip.Addr{}, netip.Prefix{}, fmt.Errorf("interface %q: %w", name, err)
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, netip.Prefix{}, fmt.Errorf("interface %q: %w", name, err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP.To4()); ok {
+				ones, _ := n.Mask.Size()
+				return ip, netip.PrefixFrom(ip, ones).Masked(), nil
+			}
+		}
+	}
+	return netip.Addr{}, netip.Prefix{}, fmt.Errorf("interface %q has no IPv4 address", name)
+}
+
+func derivePublicURL(ip netip.Addr, port int) string {
+	if port == 80 {
+		return "http://" + ip.String()
+	}
+	return "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(port))
+}
+
+// listenDHCP binds to the interface when one is named, so that broadcasts
+// are received and replies leave through it.
+func listenDHCP(iface, addr string) (net.PacketConn, error) {
+	if iface == "" {
+		return net.ListenPacket("udp4", addr)
+	}
+	ua, err := net.ResolveUDPAddr("udp4", addr)
+	if err != nil {
+		return nil, err
+	}
+	return server4.NewIPv4UDPConn(iface, ua)
+}
+
+func portOf(addr string, port int) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = ""
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// reservationCheck keeps reservations out of the dynamic pools, so that
+// the allocator never has to ask whether a pool address is reserved.
+func reservationCheck(c dhcp.Config) func(netip.Addr) error {
+	return func(ip netip.Addr) error {
+		for _, s := range c.Subnets {
+			if s.InPool(ip) {
+				return fmt.Errorf("%s is inside the dynamic pool %s-%s; reserve addresses outside it", ip, s.PoolStart, s.PoolEnd)
+			}
+		}
+		return nil
+	}
+}
+
+func pruneEvents(ctx context.Context, store *sqlite.Store, log *slog.Logger) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if n, err := store.PruneEvents(ctx, time.Now().Add(-90*24*time.Hour)); err != nil {
+				log.Warn("pruning boot events failed", "err", err)
+			} else if n > 0 {
+				log.Info("pruned old boot events", "count", n)
+			}
+		}
+	}
+}
+
+// stateCollector reports machines per state at scrape time.
+type stateCollector struct {
+	store *sqlite.Store
+	log   *slog.Logger
+	desc  *prometheus.Desc
+}
+
+func newStateCollector(s *sqlite.Store, log *slog.Logger) *stateCollector {
+	return &stateCollector{store: s, log: log, desc: prometheus.NewDesc("outpost_machines",
+		"Machines in the inventory, by state.", []string{"state"}, nil)}
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := c.store.CountByState(ctx)
+	if err != nil {
+		c.log.Warn("metrics: counting machines failed", "err", err)
+		return
+	}
+	for _, s := range appliance.States() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[s]), string(s))
+	}
+}
