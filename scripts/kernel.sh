@@ -9,7 +9,7 @@ pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-ima
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
 trap 'rm -rf "$tmp"' EXIT
-(cd "$tmp" && apt-get download -qq "$pkg")
+(cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$pkg")
 dpkg-deb -x "$tmp"/*.deb "$tmp/x"
 mkdir -p "$dir"
 cp "$tmp"/x/boot/vmlinuz-* "$dir/vmlinuz"

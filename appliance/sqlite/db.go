@@ -50,6 +50,40 @@ type Store struct {
 	stop   chan struct{}
 	wg     gosync.WaitGroup
 	closed gosync.Once
+	// stmts caches prepared reader statements for hot queries: modernc
+	// parses SQL anew for every unprepared query.
+	stmts  gosync.Map // query string -> *sql.Stmt on the reader pool
+	wstmts gosync.Map // the same on the writer
+}
+
+// txStmt returns a statement bound to tx, reusing one prepared at Open
+// when there is one: the writer pool has one connection, so those are
+// parsed once. Preparing lazily here could deadlock, because the caller
+// may hold that one connection.
+func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
+	if st, ok := s.wstmts.Load(q); ok {
+		return tx.StmtContext(ctx, st.(*sql.Stmt)), nil
+	}
+	return tx.PrepareContext(ctx, q)
+}
+
+// hotWrites are prepared at Open for txStmt.
+func hotWrites() []string { return []string{qUpsertLease, qInsertEvent, qLeaseMAC} }
+
+// queryRow runs a cached prepared statement on the reader pool.
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st, ok := s.stmts.Load(q); ok {
+		return st.(*sql.Stmt).QueryRowContext(ctx, args...)
+	}
+	st, err := s.r.PrepareContext(ctx, q)
+	if err != nil {
+		return s.r.QueryRowContext(ctx, q, args...)
+	}
+	if prev, loaded := s.stmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		st = prev.(*sql.Stmt)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 func dsn(path string, writer bool) string {
@@ -101,6 +135,14 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
+	for _, q := range hotWrites() {
+		st, err := w.PrepareContext(ctx, q)
+		if err != nil {
+			w.Close()
+			return nil, fmt.Errorf("sqlite: prepare: %w", err)
+		}
+		s.wstmts.Store(q, st)
+	}
 	r, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		w.Close()
@@ -109,9 +151,8 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	r.SetMaxOpenConns(o.Readers)
 	r.SetMaxIdleConns(o.Readers)
 	s.r = r
-	s.wg.Add(2)
-	go s.leaseLoop()
-	go s.eventLoop()
+	s.wg.Add(1)
+	go s.writerLoop()
 	return s, nil
 }
 
@@ -121,6 +162,9 @@ func (s *Store) Close() error {
 	s.closed.Do(func() {
 		close(s.stop)
 		s.wg.Wait()
+		for _, m := range []*gosync.Map{&s.stmts, &s.wstmts} {
+			m.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
+		}
 		err = errors.Join(s.r.Close(), s.w.Close())
 	})
 	return err

@@ -11,8 +11,14 @@ import (
 	"github.com/outpostdc/outpost/boot"
 )
 
-// maxEventBatch bounds one events transaction.
-const maxEventBatch = 2048
+const (
+	qInsertEvent = `INSERT INTO boot_events (ts, mac, ip, kind, summary, detail) VALUES (?, ?, ?, ?, ?, ?)`
+	qLeaseMAC    = `SELECT mac FROM leases WHERE ip = ? ORDER BY updated_at DESC LIMIT 1`
+)
+
+// maxEventBatch bounds one events transaction, and so how long a lease
+// commit can wait behind it.
+const maxEventBatch = 256
 
 // Record queues a boot event for the timeline. It never blocks: a full
 // queue drops the event and says so through Options.OnEventDrop.
@@ -26,46 +32,13 @@ func (s *Store) Record(e boot.Event) {
 	}
 }
 
-func (s *Store) eventLoop() {
-	defer s.wg.Done()
-	batch := make([]eventItem, 0, maxEventBatch)
-	for {
-		select {
-		case e := <-s.eventq:
-			batch = append(batch[:0], e)
-		case <-s.stop:
-			for {
-				batch = batch[:0]
-				s.drainEvents(&batch)
-				if len(batch) == 0 {
-					return
-				}
-				s.writeEvents(batch)
-			}
-		}
-		s.drainEvents(&batch)
-		s.writeEvents(batch)
-	}
-}
-
-func (s *Store) drainEvents(batch *[]eventItem) {
-	for len(*batch) < maxEventBatch {
-		select {
-		case e := <-s.eventq:
-			*batch = append(*batch, e)
-		default:
-			return
-		}
-	}
-}
-
 // eventItem is a queued event, or, with done set, a Flush marker.
 type eventItem struct {
 	e    boot.Event
 	done chan struct{}
 }
 
-func (s *Store) writeEvents(batch []eventItem) {
+func (s *Store) writeEvents(ctx context.Context, conn *sql.Conn, batch []eventItem) {
 	defer func() {
 		for _, it := range batch {
 			if it.done != nil {
@@ -73,15 +46,13 @@ func (s *Store) writeEvents(batch []eventItem) {
 			}
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO boot_events (ts, mac, ip, kind, summary, detail) VALUES (?, ?, ?, ?, ?, ?)`)
+	err := connTx(ctx, conn, func(tx *sql.Tx) error {
+		ins, err := s.txStmt(ctx, tx, qInsertEvent)
 		if err != nil {
 			return err
 		}
 		defer ins.Close()
-		byIP, err := tx.PrepareContext(ctx, `SELECT mac FROM leases WHERE ip = ? ORDER BY updated_at DESC LIMIT 1`)
+		byIP, err := s.txStmt(ctx, tx, qLeaseMAC)
 		if err != nil {
 			return err
 		}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"net"
 	"net/netip"
-	"time"
 
 	"github.com/outpostdc/outpost/appliance"
 	"github.com/outpostdc/outpost/boot/dhcp"
@@ -15,6 +14,11 @@ type leaseReq struct {
 	l    dhcp.Lease
 	done chan error
 }
+
+const qUpsertLease = `INSERT INTO leases (ip, mac, hostname, state, expires_at, updated_at)
+	VALUES (?, ?, ?, ?, ?, ?)
+	ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, hostname = excluded.hostname,
+		state = excluded.state, expires_at = excluded.expires_at, updated_at = excluded.updated_at`
 
 // maxLeaseBatch bounds one group commit.
 const maxLeaseBatch = 512
@@ -44,49 +48,9 @@ func (s *Store) SaveLease(ctx context.Context, l dhcp.Lease) error {
 	}
 }
 
-func (s *Store) leaseLoop() {
-	defer s.wg.Done()
-	batch := make([]leaseReq, 0, maxLeaseBatch)
-	for {
-		var first leaseReq
-		select {
-		case first = <-s.leaseq:
-		case <-s.stop:
-			// Finish what was queued before stopping.
-			for {
-				select {
-				case r := <-s.leaseq:
-					r.done <- s.writeLeases([]leaseReq{r})
-				default:
-					return
-				}
-			}
-		}
-		batch = append(batch[:0], first)
-	fill:
-		for len(batch) < maxLeaseBatch {
-			select {
-			case r := <-s.leaseq:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		err := s.writeLeases(batch)
-		for _, r := range batch {
-			r.done <- err
-		}
-	}
-}
-
-func (s *Store) writeLeases(batch []leaseReq) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO leases (ip, mac, hostname, state, expires_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, hostname = excluded.hostname,
-				state = excluded.state, expires_at = excluded.expires_at, updated_at = excluded.updated_at`)
+func (s *Store) writeLeases(ctx context.Context, conn *sql.Conn, batch []leaseReq) error {
+	return connTx(ctx, conn, func(tx *sql.Tx) error {
+		st, err := s.txStmt(ctx, tx, qUpsertLease)
 		if err != nil {
 			return err
 		}

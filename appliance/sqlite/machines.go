@@ -450,7 +450,7 @@ func (s *Store) SetReservation(ctx context.Context, mac string, ip netip.Addr, a
 
 // Reservation returns the reserved address and hostname for a MAC.
 func (s *Store) Reservation(ctx context.Context, mac string) (ip, hostname string, ok bool, err error) {
-	err = s.r.QueryRowContext(ctx, `SELECT coalesce(i.ip, ''), m.hostname FROM interfaces i JOIN machines m ON m.id = i.machine_id
+	err = s.queryRow(ctx, `SELECT coalesce(i.ip, ''), m.hostname FROM interfaces i JOIN machines m ON m.id = i.machine_id
 		WHERE i.mac = ?`, mac).Scan(&ip, &hostname)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", "", false, nil

@@ -53,22 +53,38 @@ type Server struct {
 	// ReplyToPeer sends every reply back to the sender's address, as the
 	// PXE boot server on port 4011 must.
 	ReplyToPeer bool
-	// Workers bounds concurrent handlers; several in flight let lease
-	// writes share one commit.
+	// Workers is how many handlers run at once; several in flight let
+	// lease writes share one commit. They are long-lived: a goroutine per
+	// packet would grow a fresh stack into the SQLite code every time.
 	Workers int
+}
+
+type inbound struct {
+	req  *dhcpv4.DHCPv4
+	peer net.Addr
 }
 
 // Serve handles packets from conn until ctx is done. It closes conn.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	workers := s.Workers
 	if workers <= 0 {
-		workers = 256
+		workers = 64
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	sem := make(chan struct{}, workers)
+	queue := make(chan inbound, workers)
 	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for in := range queue {
+				s.handle(ctx, conn, in.req, in.peer)
+			}
+		}()
+	}
 	defer wg.Wait()
+	defer close(queue)
 	for {
 		buf := make([]byte, maxPacket+1)
 		n, peer, err := conn.ReadFrom(buf)
@@ -96,12 +112,7 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 			s.drop("malformed")
 			continue
 		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			s.handle(ctx, conn, req, peer)
-		}()
+		queue <- inbound{req: req, peer: peer}
 	}
 }
 

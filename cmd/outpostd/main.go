@@ -38,6 +38,7 @@ func run(args []string) error {
 	publicURL := flags.String("public-url", "", "URL machines reach the HTTP service at (overrides http.public_url)")
 	logLevel := flags.String("log-level", "", "debug, info, warn or error (overrides log_level)")
 	check := flags.Bool("check", false, "validate the configuration and exit")
+	pprofAddr := flags.String("pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060), for profiling")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -77,7 +78,7 @@ func run(args []string) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	m := &Main{Config: cfg, Log: log, Version: version, Out: os.Stdout}
+	m := &Main{Config: cfg, Log: log, Version: version, Out: os.Stdout, PprofAddr: *pprofAddr}
 	err := m.Run(ctx)
 	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EACCES) {
 		return fmt.Errorf("%w (ports below 1024 and -interface need root)", err)

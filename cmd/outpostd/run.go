@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -40,6 +41,8 @@ type Main struct {
 	Version string
 	// Out receives the human-readable "where everything listens" lines.
 	Out io.Writer
+	// PprofAddr, if set, serves the Go profiler there.
+	PprofAddr string
 }
 
 // Run serves until ctx is done, then stops every service and closes the
@@ -194,6 +197,21 @@ func (m *Main) Run(ctx context.Context) error {
 		return hs.Shutdown(sctx)
 	})
 	g.Go(func() error { return pruneEvents(gctx, store, log) })
+	if m.PprofAddr != "" {
+		pm := http.NewServeMux()
+		pm.HandleFunc("/debug/pprof/", pprof.Index)
+		pm.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		pm.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		ps := &http.Server{Addr: m.PprofAddr, Handler: pm, ReadHeaderTimeout: 10 * time.Second}
+		g.Go(func() error {
+			if err := ps.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("pprof: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error { <-gctx.Done(); return ps.Close() })
+		add("  %-16s http://%s/debug/pprof/", "pprof", m.PprofAddr)
+	}
 
 	fmt.Fprintf(m.Out, "outpostd %s, site %q, data in %s\n", m.Version, cfg.Site, cfg.DataDir)
 	fmt.Fprintf(m.Out, "  %-16s tcp %s  boot script %s/boot.ipxe\n", "HTTP", httpLn.Addr(), publicURL)
