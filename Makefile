@@ -41,7 +41,14 @@ bench: images
 	scripts/deps.sh bench
 	bench/run.sh
 
-images: ipxe kernel
+images: ipxe kernel recon
+
+# The recon image machines boot: u-root core commands plus cmd/recon,
+# Debian's kernel and the modules it needs.
+RECON_SRC := $(shell find recon cmd/recon initramfs -type f -not -path '*/testdata/*') go.mod go.sum
+recon: $(IMAGES)/recon/manifest.json
+$(IMAGES)/recon/manifest.json: $(RECON_SRC) | kernel
+	$(GO) run ./cmd/outpost-image -kernel $(IMAGES)/kernel -version $(VERSION) recon
 
 # iPXE binaries from Debian's ipxe package, served over TFTP and HTTP.
 ipxe:

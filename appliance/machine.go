@@ -46,17 +46,21 @@ type Machine struct {
 	// FrozenFrom is the state a frozen machine returns to when unfrozen.
 	FrozenFrom State `json:"frozen_from,omitempty"`
 	// StateReason says why the machine is in its state (broken, frozen).
-	StateReason string          `json:"state_reason,omitempty"`
-	Hostname    string          `json:"hostname"`
-	Role        string          `json:"role"`
-	Rack        string          `json:"rack"`
-	Location    string          `json:"location"`
-	Class       string          `json:"hw_class"`
-	UUID        string          `json:"uuid,omitempty"`
-	Hardware    json.RawMessage `json:"hardware,omitempty"`
-	Interfaces  []Interface     `json:"interfaces,omitempty"`
-	CreatedAt   time.Time       `json:"created_at"`
-	UpdatedAt   time.Time       `json:"updated_at"`
+	StateReason string `json:"state_reason,omitempty"`
+	Hostname    string `json:"hostname"`
+	Role        string `json:"role"`
+	Rack        string `json:"rack"`
+	Location    string `json:"location"`
+	Class       string `json:"hw_class"`
+	UUID        string `json:"uuid,omitempty"`
+	BMCAddress  string `json:"bmc_address,omitempty"`
+	// LastSeen is the recon agent's last check-in.
+	LastSeen   time.Time       `json:"last_seen,omitempty"`
+	AgentMode  string          `json:"agent_mode,omitempty"`
+	Hardware   json.RawMessage `json:"hardware,omitempty"`
+	Interfaces []Interface     `json:"interfaces,omitempty"`
+	CreatedAt  time.Time       `json:"created_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
 }
 
 // Interface is one NIC; its MAC belongs to exactly one machine.

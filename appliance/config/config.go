@@ -35,6 +35,27 @@ type Config struct {
 	DHCP      DHCP   `yaml:"dhcp"`
 	TFTP      TFTP   `yaml:"tftp"`
 	Boot      Boot   `yaml:"boot"`
+	Agent     Agent  `yaml:"agent"`
+	BMC       BMC    `yaml:"bmc"`
+}
+
+// Agent configures how outpostd talks to recon agents.
+type Agent struct {
+	// TokenTTL is how long an agent token from a report lasts.
+	TokenTTL time.Duration `yaml:"token_ttl"`
+	// Poll is how often a waiting agent checks in.
+	Poll time.Duration `yaml:"poll"`
+}
+
+// BMC configures BMC enrolment and credentials.
+type BMC struct {
+	// Enroll has recon create a BMC user through in-band IPMI.
+	Enroll bool   `yaml:"enroll"`
+	User   string `yaml:"user"`
+	UserID int    `yaml:"user_id"`
+	// Credentials is the root-only file holding BMC credentials per
+	// machine; relative paths are under data_dir.
+	Credentials string `yaml:"credentials"`
 }
 
 // HTTP is the boot, API and metrics listener.
@@ -249,6 +270,23 @@ func (c *Config) Validate() error {
 	}
 	if c.Boot.TokenTTL < time.Minute {
 		return keyError("boot.token_ttl", "must be at least 1m")
+	}
+	if c.Agent.TokenTTL < time.Minute {
+		return keyError("agent.token_ttl", "must be at least 1m")
+	}
+	if c.Agent.Poll < time.Second || c.Agent.Poll > time.Hour {
+		return keyError("agent.poll", "must be between 1s and 1h")
+	}
+	if c.BMC.Enroll {
+		if c.BMC.User == "" || len(c.BMC.User) > 16 {
+			return keyError("bmc.user", "must be 1 to 16 characters (IPMI user names are at most 16)")
+		}
+		if c.BMC.UserID < 2 || c.BMC.UserID > 15 {
+			return keyError("bmc.user_id", "must be 2 to 15 (slot 1 is the anonymous user)")
+		}
+	}
+	if c.BMC.Credentials == "" {
+		return keyError("bmc.credentials", "must not be empty")
 	}
 	return nil
 }

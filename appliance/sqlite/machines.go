@@ -13,16 +13,16 @@ import (
 )
 
 const machineCols = `m.id, m.serial, m.state, m.frozen_from, m.state_reason, m.hostname, m.role, m.rack,
-	m.location, m.hw_class, m.uuid, m.hardware, m.created_at, m.updated_at`
+	m.location, m.hw_class, m.uuid, m.hardware, m.created_at, m.updated_at, m.bmc_address, m.last_seen, m.agent_mode`
 
 type scanner interface{ Scan(...any) error }
 
 func scanMachine(r scanner, withHW bool) (appliance.Machine, error) {
 	var m appliance.Machine
 	var state, frozen, hw string
-	var created, updated int64
+	var created, updated, seen int64
 	err := r.Scan(&m.ID, &m.Serial, &state, &frozen, &m.StateReason, &m.Hostname, &m.Role, &m.Rack,
-		&m.Location, &m.Class, &m.UUID, &hw, &created, &updated)
+		&m.Location, &m.Class, &m.UUID, &hw, &created, &updated, &m.BMCAddress, &seen, &m.AgentMode)
 	if err != nil {
 		return m, err
 	}
@@ -30,7 +30,7 @@ func scanMachine(r scanner, withHW bool) (appliance.Machine, error) {
 	if withHW && hw != "" && hw != "{}" {
 		m.Hardware = json.RawMessage(hw)
 	}
-	m.CreatedAt, m.UpdatedAt = fromNS(created), fromNS(updated)
+	m.CreatedAt, m.UpdatedAt, m.LastSeen = fromNS(created), fromNS(updated), fromNS(seen)
 	return m, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/outpostdc/outpost/appliance"
@@ -33,25 +34,19 @@ func (s *Store) IssueToken(ctx context.Context, t Token) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var b [24]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	secret := base64.RawURLEncoding.EncodeToString(b[:])
+	t.MAC = mac
 	now := s.now()
+	var secret string
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		// Expired tokens go as new ones come, so the table stays small.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM boot_tokens WHERE expires_at < ?`, ns(now.Add(-24*time.Hour))); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO boot_tokens (hash, mac, purpose, ref, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			hashToken(secret), mac, t.Purpose, t.Ref, ns(now), ns(t.Expires))
+		var err error
+		secret, err = issueTx(ctx, tx, now, t)
 		return err
 	})
-	if err != nil {
-		return "", err
-	}
-	return secret, nil
+	return secret, err
 }
 
 // ConsumeToken checks a token against the MAC and purpose it must be bound
@@ -60,6 +55,11 @@ func (s *Store) IssueToken(ctx context.Context, t Token) (string, error) {
 // given, runs in the same transaction, so that the token is spent only if
 // fn's writes land.
 func (s *Store) ConsumeToken(ctx context.Context, secret, mac, purpose string, fn func(tx *sql.Tx, t Token) error) error {
+	return s.consume(ctx, secret, mac, []string{purpose}, fn)
+}
+
+// consume is ConsumeToken for a token that may have any of purposes.
+func (s *Store) consume(ctx context.Context, secret, mac string, purposes []string, fn func(tx *sql.Tx, t Token) error) error {
 	if secret == "" {
 		return appliance.Errorf(appliance.CodeUnauthorized, "missing token")
 	}
@@ -88,8 +88,8 @@ func (s *Store) ConsumeToken(ctx context.Context, secret, mac, purpose string, f
 			return appliance.Errorf(appliance.CodeUnauthorized, "token expired")
 		case t.MAC != m:
 			return appliance.Errorf(appliance.CodeUnauthorized, "token not issued to %s", m)
-		case t.Purpose != purpose:
-			return appliance.Errorf(appliance.CodeUnauthorized, "token not valid for %s", purpose)
+		case !contains(purposes, t.Purpose):
+			return appliance.Errorf(appliance.CodeUnauthorized, "token not valid for %s", strings.Join(purposes, " or "))
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE boot_tokens SET used_at = ? WHERE hash = ?`, ns(now), hashToken(secret)); err != nil {
 			return err
@@ -99,4 +99,68 @@ func (s *Store) ConsumeToken(ctx context.Context, secret, mac, purpose string, f
 		}
 		return nil
 	})
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func issueTx(ctx context.Context, tx *sql.Tx, now time.Time, t Token) (string, error) {
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	secret := base64.RawURLEncoding.EncodeToString(b[:])
+	_, err := tx.ExecContext(ctx, `INSERT INTO boot_tokens (hash, mac, purpose, ref, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		hashToken(secret), t.MAC, t.Purpose, t.Ref, ns(now), ns(t.Expires))
+	return secret, err
+}
+
+// Agent is who an agent token belongs to.
+type Agent struct {
+	MAC       string
+	MachineID int64
+	Mode      string
+}
+
+// VerifyAgent checks a reusable agent token, issued at ingest, and says
+// whose it is. It is not spent.
+func (s *Store) VerifyAgent(ctx context.Context, secret string) (Agent, error) {
+	if secret == "" {
+		return Agent{}, appliance.Errorf(appliance.CodeUnauthorized, "missing token")
+	}
+	var a Agent
+	var exp int64
+	var purpose string
+	err := s.queryRow(ctx, `SELECT mac, purpose, ref, expires_at FROM boot_tokens WHERE hash = ?`, hashToken(secret)).
+		Scan(&a.MAC, &purpose, &a.MachineID, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Agent{}, appliance.Errorf(appliance.CodeUnauthorized, "unknown token")
+	}
+	if err != nil {
+		return Agent{}, err
+	}
+	if !strings.HasPrefix(purpose, "agent") {
+		return Agent{}, appliance.Errorf(appliance.CodeUnauthorized, "not an agent token")
+	}
+	if !s.now().Before(fromNS(exp)) {
+		return Agent{}, appliance.Errorf(appliance.CodeUnauthorized, "token expired")
+	}
+	a.Mode = strings.TrimPrefix(strings.TrimPrefix(purpose, "agent"), ":")
+	return a, nil
+}
+
+// PeekToken checks a boot token as ConsumeToken would, without spending it.
+func (s *Store) PeekToken(ctx context.Context, secret, mac string, purposes []string) error {
+	errPeek := appliance.Errorf(appliance.CodeConflict, "peek")
+	err := s.consume(ctx, secret, mac, purposes, func(*sql.Tx, Token) error { return errPeek })
+	if err == errPeek {
+		return nil
+	}
+	return err
 }

@@ -52,7 +52,7 @@ func imagesDir(t testing.TB) string {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(root, "images")
-	for _, f := range []string{"ipxe/undionly.kpxe", "ipxe/ipxe.efi", "kernel/vmlinuz"} {
+	for _, f := range []string{"ipxe/undionly.kpxe", "ipxe/ipxe.efi", "kernel/vmlinuz", "recon/vmlinuz", "recon/initramfs.cpio.gz"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Fatalf("%s is missing: run `make images` (make test does)", f)
 		}
@@ -85,7 +85,8 @@ func newSite(t *testing.T, cidr, config string) *site {
 	src := imagesDir(t)
 	// Links, not symlinks: outpostd serves images through os.Root, which
 	// refuses symlinks that leave the tree.
-	for _, f := range []string{"ipxe/undionly.kpxe", "ipxe/ipxe.efi", "ipxe/snponly.efi", "kernel/vmlinuz"} {
+	for _, f := range []string{"ipxe/undionly.kpxe", "ipxe/ipxe.efi", "ipxe/snponly.efi", "kernel/vmlinuz",
+		"recon/vmlinuz", "recon/initramfs.cpio.gz", "recon/manifest.json"} {
 		linkOrCopy(t, filepath.Join(src, f), filepath.Join(s.images, f))
 	}
 	s.config = filepath.Join(t.TempDir(), "outpost.yaml")

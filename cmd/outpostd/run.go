@@ -25,6 +25,7 @@ import (
 
 	"github.com/outpostdc/outpost/appliance"
 	"github.com/outpostdc/outpost/appliance/api"
+	"github.com/outpostdc/outpost/appliance/bmc"
 	"github.com/outpostdc/outpost/appliance/config"
 	"github.com/outpostdc/outpost/appliance/netboot"
 	"github.com/outpostdc/outpost/appliance/sqlite"
@@ -179,7 +180,21 @@ func (m *Main) Run(ctx context.Context) error {
 		Base: publicURL, TFTPRoot: tftpRoot, ImagesRoot: imagesRoot}
 	apiSrv := &api.Server{Store: store, Log: log, Site: cfg.Site, Version: m.Version, Started: time.Now(),
 		CheckReservation: reservationCheck(dcfg)}
+	credPath := cfg.BMC.Credentials
+	if !filepath.IsAbs(credPath) {
+		credPath = filepath.Join(cfg.DataDir, credPath)
+	}
+	creds, err := bmc.NewCredStore(credPath)
+	if err != nil {
+		return fmt.Errorf("bmc.credentials: %w", err)
+	}
+	agent := &api.Agent{Store: store, Log: log, Policy: cfg.Policy(), AgentTTL: cfg.Agent.TokenTTL,
+		PollSeconds: int(cfg.Agent.Poll.Seconds()), Creds: creds}
+	if cfg.BMC.Enroll {
+		agent.Enroll = &api.EnrollConfig{User: cfg.BMC.User, UserID: uint8(cfg.BMC.UserID)}
+	}
 	mux := http.NewServeMux()
+	agent.Register(mux)
 	mux.Handle("/api/", apiSrv.Handler())
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", hb.Handler())

@@ -135,12 +135,31 @@ func (n *Net) Cmd(ctx context.Context, name string, args ...string) *exec.Cmd {
 // AddTap adds a tap on the bridge for a VM, which must run in n.NS to open it.
 func (n *Net) AddTap(t testing.TB) string {
 	t.Helper()
+	return n.AddTapOn(t, n.Bridge)
+}
+
+// AddTapOn adds a tap on another bridge of the namespace.
+func (n *Net) AddTapOn(t testing.TB, bridge string) string {
+	t.Helper()
 	n.hosts++
 	tap := fmt.Sprintf("tap%d", n.hosts)
 	n.IP(t, "tuntap", "add", "dev", tap, "mode", "tap")
-	n.IP(t, "link", "set", tap, "master", n.Bridge)
+	n.IP(t, "link", "set", tap, "master", bridge)
 	n.IP(t, "link", "set", tap, "up")
 	return tap
+}
+
+// AddBridge adds a bridge with no address: a network the server is not on.
+func (n *Net) AddBridge(t testing.TB, name string) {
+	t.Helper()
+	n.IP(t, "link", "add", name, "type", "bridge")
+	n.IP(t, "link", "set", name, "up")
+}
+
+// Move puts a tap on another bridge, like moving a cable.
+func (n *Net) Move(t testing.TB, tap, bridge string) {
+	t.Helper()
+	n.IP(t, "link", "set", tap, "master", bridge)
 }
 
 // Addr returns the address of a device in a namespace, for assertions.

@@ -34,6 +34,10 @@ type VM struct {
 	Serial   string // SMBIOS type 1 serial
 	UUID     string
 	Disks    []string // raw images, attached as virtio disks
+	// BootNIC is the index of the NIC that network-boots.
+	BootNIC int
+	// IPMI adds QEMU's internal BMC on a KCS interface.
+	IPMI bool
 	// Kernel, Initrd and Append boot directly instead of from the network.
 	Kernel, Initrd, Append string
 	Extra                  []string
@@ -78,7 +82,7 @@ func (v *VM) Args(t testing.TB) []string {
 		if v.Firmware == UEFI {
 			dev = fmt.Sprintf("virtio-net-pci,netdev=%s,mac=%s,romfile=", id, mac)
 		}
-		if i == 0 && v.Kernel == "" {
+		if i == v.BootNIC && v.Kernel == "" {
 			dev += ",bootindex=1"
 		}
 		a = append(a, "-device", dev)
@@ -86,6 +90,9 @@ func (v *VM) Args(t testing.TB) []string {
 	for i, d := range v.Disks {
 		a = append(a, "-drive", fmt.Sprintf("file=%s,format=raw,if=none,id=d%d", d, i),
 			"-device", fmt.Sprintf("virtio-blk-pci,drive=d%d,bootindex=%d", i, 10+i))
+	}
+	if v.IPMI {
+		a = append(a, "-device", "ipmi-bmc-sim,id=bmc0", "-device", "isa-ipmi-kcs,bmc=bmc0")
 	}
 	if v.Kernel != "" {
 		a = append(a, "-kernel", v.Kernel, "-append", v.Append)
