@@ -47,3 +47,26 @@ type Enrollment struct {
 	UserID   uint8  `json:"user_id"`
 	Password string `json:"password"`
 }
+
+// Job progress and result paths; {id} is the job ID.
+const (
+	PathJobProgress = "/api/v1/recon/jobs/{id}/progress"
+	PathJobResult   = "/api/v1/recon/jobs/{id}/result"
+)
+
+// JobProgress is an agent's report on a running job.
+type JobProgress struct {
+	Phase   string  `json:"phase"` // download, write, verify, wipe
+	Done    int64   `json:"done"`
+	Total   int64   `json:"total"`
+	Percent float64 `json:"percent"`
+	MBps    float64 `json:"mbps"`
+}
+
+// JobResult ends the agent's part of a job.
+type JobResult struct {
+	OK      bool              `json:"ok"`
+	Summary string            `json:"summary,omitempty"`
+	Error   string            `json:"error,omitempty"`
+	Details map[string]string `json:"details,omitempty"`
+}

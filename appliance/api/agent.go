@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -32,12 +34,19 @@ type Agent struct {
 	// password per boot) and keeps the credentials in Creds.
 	Enroll *EnrollConfig
 	Creds  *bmc.CredStore
-	// NextJob, if set, hands out the job waiting for a machine.
-	NextJob func(r *http.Request, a sqlite.Agent) (*recon.Job, error)
-	Now     func() time.Time
+	// Jobs, if set, hands out jobs and takes their progress and results.
+	Jobs AgentJobs
+	Now  func() time.Time
 
 	mu      sync.Mutex
 	pending map[string]pendingCreds // by boot-token hash
+}
+
+// AgentJobs is the job engine as agents see it.
+type AgentJobs interface {
+	Claim(ctx context.Context, a sqlite.Agent) (*recon.Job, error)
+	Progress(ctx context.Context, a sqlite.Agent, jobID int64, p recon.JobProgress) error
+	Result(ctx context.Context, a sqlite.Agent, jobID int64, r recon.JobResult) error
 }
 
 // EnrollConfig is the BMC user to create.
@@ -59,6 +68,59 @@ func (a *Agent) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+recon.PathReport, a.report)
 	mux.HandleFunc("GET "+recon.PathNext, a.next)
 	mux.HandleFunc("GET "+recon.PathEnrollment, a.enrollment)
+	mux.HandleFunc("POST "+recon.PathJobProgress, a.jobProgress)
+	mux.HandleFunc("POST "+recon.PathJobResult, a.jobResult)
+}
+
+// agentJobCall authenticates an agent's job call and decodes its body.
+func (a *Agent) agentJobCall(w http.ResponseWriter, r *http.Request, v any) (sqlite.Agent, int64, bool) {
+	ag, err := a.Store.VerifyAgent(r.Context(), bearer(r))
+	if err != nil {
+		Fail(w, a.Log, err)
+		return ag, 0, false
+	}
+	if a.Jobs == nil {
+		Fail(w, a.Log, appliance.Errorf(appliance.CodeNotFound, "no job engine"))
+		return ag, 0, false
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		Fail(w, a.Log, appliance.Errorf(appliance.CodeInvalid, "bad job id"))
+		return ag, 0, false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err := dec.Decode(v); err != nil {
+		Fail(w, a.Log, appliance.Errorf(appliance.CodeInvalid, "bad JSON: %v", err))
+		return ag, 0, false
+	}
+	a.Store.Heartbeat(r.Context(), ag.MachineID)
+	return ag, id, true
+}
+
+func (a *Agent) jobProgress(w http.ResponseWriter, r *http.Request) {
+	var p recon.JobProgress
+	ag, id, ok := a.agentJobCall(w, r, &p)
+	if !ok {
+		return
+	}
+	if err := a.Jobs.Progress(r.Context(), ag, id, p); err != nil {
+		Fail(w, a.Log, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *Agent) jobResult(w http.ResponseWriter, r *http.Request) {
+	var res recon.JobResult
+	ag, id, ok := a.agentJobCall(w, r, &res)
+	if !ok {
+		return
+	}
+	if err := a.Jobs.Result(r.Context(), ag, id, res); err != nil {
+		Fail(w, a.Log, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func bearer(r *http.Request) string {
@@ -186,8 +248,8 @@ func (a *Agent) next(w http.ResponseWriter, r *http.Request) {
 		Fail(w, a.Log, err)
 		return
 	}
-	if a.NextJob != nil {
-		job, err := a.NextJob(r, ag)
+	if a.Jobs != nil {
+		job, err := a.Jobs.Claim(r.Context(), ag)
 		if err != nil {
 			Fail(w, a.Log, err)
 			return

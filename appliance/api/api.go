@@ -26,6 +26,8 @@ type Server struct {
 	// CheckReservation, if set, vets a reservation (e.g. not inside the
 	// dynamic pool) before it is stored.
 	CheckReservation func(netip.Addr) error
+	// Ops, if set, adds jobs, images, BMC credentials and policies.
+	Ops *Ops
 }
 
 // maxBody bounds request bodies.
@@ -48,6 +50,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("PUT /api/v1/interfaces/{mac}/reservation", s.setReservation)
 	mux.HandleFunc("GET /api/v1/leases", s.listLeases)
 	mux.HandleFunc("GET /api/v1/audit", s.audit)
+	if s.Ops != nil {
+		s.Ops.register(mux, s)
+	}
 	return mux
 }
 

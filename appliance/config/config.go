@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/outpostdc/outpost/appliance"
+	"github.com/outpostdc/outpost/appliance/policy"
 	"github.com/outpostdc/outpost/boot"
 	"github.com/outpostdc/outpost/boot/dhcp"
 )
@@ -37,6 +38,35 @@ type Config struct {
 	Boot      Boot   `yaml:"boot"`
 	Agent     Agent  `yaml:"agent"`
 	BMC       BMC    `yaml:"bmc"`
+	Jobs      Jobs   `yaml:"jobs"`
+}
+
+// Jobs configures the job engine and its policies.
+type Jobs struct {
+	Attempts     int           `yaml:"attempts"`
+	RetryBase    time.Duration `yaml:"retry_base"`
+	BootTimeout  time.Duration `yaml:"boot_timeout"`
+	AgentTimeout time.Duration `yaml:"agent_timeout"`
+	WorkIdle     time.Duration `yaml:"work_idle"`
+	FastTrack    time.Duration `yaml:"fast_track"`
+	PowerTimeout time.Duration `yaml:"power_timeout"`
+	Workers      int           `yaml:"workers"`
+	Policies     Policies      `yaml:"policies"`
+}
+
+// Policies are the limits every job passes before it starts.
+type Policies struct {
+	MaxSite      int               `yaml:"max_site" json:"max_site"`
+	MaxPerAction map[string]int    `yaml:"max_per_action" json:"max_per_action"`
+	MaxPerRack   int               `yaml:"max_per_rack" json:"max_per_rack"`
+	Breaker      Breaker           `yaml:"breaker" json:"breaker"`
+	Windows      map[string]string `yaml:"windows" json:"windows"`
+}
+
+// Breaker pauses an action's queue when too many of its jobs fail.
+type Breaker struct {
+	Window    int     `yaml:"window" json:"window"`
+	MaxFailed float64 `yaml:"max_failed" json:"max_failed"`
 }
 
 // Agent configures how outpostd talks to recon agents.
@@ -56,6 +86,11 @@ type BMC struct {
 	// Credentials is the root-only file holding BMC credentials per
 	// machine; relative paths are under data_dir.
 	Credentials string `yaml:"credentials"`
+	// LenientEFIReadback accepts a boot-flags readback that lost the EFI
+	// bit, as OpenIPMI's simulator does. Leave it off for real BMCs.
+	LenientEFIReadback bool          `yaml:"lenient_efi_readback"`
+	Timeout            time.Duration `yaml:"timeout"`
+	Attempts           int           `yaml:"attempts"`
 }
 
 // HTTP is the boot, API and metrics listener.
@@ -288,7 +323,59 @@ func (c *Config) Validate() error {
 	if c.BMC.Credentials == "" {
 		return keyError("bmc.credentials", "must not be empty")
 	}
+	if c.BMC.Timeout < 100*time.Millisecond {
+		return keyError("bmc.timeout", "must be at least 100ms")
+	}
+	if c.BMC.Attempts < 1 {
+		return keyError("bmc.attempts", "must be at least 1")
+	}
+	if c.Jobs.Attempts < 1 || c.Jobs.Attempts > 20 {
+		return keyError("jobs.attempts", "must be 1 to 20")
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"jobs.retry_base", c.Jobs.RetryBase}, {"jobs.boot_timeout", c.Jobs.BootTimeout}, {"jobs.agent_timeout", c.Jobs.AgentTimeout},
+		{"jobs.work_idle", c.Jobs.WorkIdle}, {"jobs.fast_track", c.Jobs.FastTrack}, {"jobs.power_timeout", c.Jobs.PowerTimeout}} {
+		if d.v < time.Second {
+			return keyError(d.key, "must be at least 1s")
+		}
+	}
+	for a := range c.Jobs.Policies.MaxPerAction {
+		if !appliance.JobAction(a).Valid() {
+			return keyError("jobs.policies.max_per_action."+a, "unknown action (install, recycle or power)")
+		}
+	}
+	for a := range c.Jobs.Policies.Windows {
+		if !appliance.JobAction(a).Valid() {
+			return keyError("jobs.policies.windows."+a, "unknown action (install, recycle or power)")
+		}
+	}
+	if _, err := c.PolicyConfig(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// PolicyConfig builds the job policies.
+func (c *Config) PolicyConfig() (policy.Config, error) {
+	p := c.Jobs.Policies
+	out := policy.Config{MaxSite: p.MaxSite, MaxPerRack: p.MaxPerRack, MaxPerAction: map[policy.Action]int{},
+		Breaker: policy.BreakerConfig{Window: p.Breaker.Window, MaxFailed: p.Breaker.MaxFailed}, Windows: map[policy.Action]policy.Window{}}
+	for a, n := range p.MaxPerAction {
+		out.MaxPerAction[policy.Action(a)] = n
+	}
+	for a, w := range p.Windows {
+		win, err := policy.ParseWindow(w)
+		if err != nil {
+			return out, keyError("jobs.policies.windows."+a, "%v", err)
+		}
+		out.Windows[policy.Action(a)] = win
+	}
+	if err := out.Validate(); err != nil {
+		return out, keyError("jobs.policies", "%v", err)
+	}
+	return out, nil
 }
 
 func contains(list []string, v string) bool {

@@ -75,6 +75,17 @@ func (s *Service) Boot(ctx context.Context, c boot.Client) (boot.Decision, error
 	default:
 		return boot.Decision{}, err
 	}
+	if mp != nil {
+		// The BMC's EFI boot flag follows the firmware the machine last
+		// booted with.
+		fw := "bios"
+		if c.Firmware.EFI() {
+			fw = "efi"
+		}
+		if err := s.Store.SetFirmware(ctx, mp.ID, fw); err != nil {
+			return boot.Decision{}, err
+		}
+	}
 	d := appliance.Decide(mp, c.Firmware, s.Cfg.Policy)
 	return s.script(ctx, c, mp, d)
 }

@@ -180,7 +180,9 @@ type NewMachine struct {
 	Rack     string   `json:"rack"`
 	Location string   `json:"location"`
 	MACs     []string `json:"macs"`
-	State    appliance.State
+	// State is ready unless given: a machine already in service can be
+	// registered as deployed.
+	State appliance.State `json:"state"`
 }
 
 // CreateMachine registers a machine with its MACs.
@@ -509,4 +511,11 @@ func (s *Store) Discover(ctx context.Context, mac, key string) (appliance.Machin
 		return appliance.Machine{}, err
 	}
 	return s.machineWhere(ctx, s.w, `m.id = ?`, id)
+}
+
+// RecordAudit writes an audit entry that goes with no other change.
+func (s *Store) RecordAudit(ctx context.Context, machineID int64, actor appliance.Actor, action, reason string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		return audit(ctx, tx, ns(s.now()), machineID, actor, action, "", "", reason, nil)
+	})
 }

@@ -27,6 +27,8 @@ import (
 	"github.com/outpostdc/outpost/appliance/api"
 	"github.com/outpostdc/outpost/appliance/bmc"
 	"github.com/outpostdc/outpost/appliance/config"
+	"github.com/outpostdc/outpost/appliance/images"
+	"github.com/outpostdc/outpost/appliance/jobs"
 	"github.com/outpostdc/outpost/appliance/netboot"
 	"github.com/outpostdc/outpost/appliance/sqlite"
 	"github.com/outpostdc/outpost/boot/dhcp"
@@ -188,8 +190,22 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bmc.credentials: %w", err)
 	}
+	pol, err := cfg.PolicyConfig()
+	if err != nil {
+		return err
+	}
+	engine := &jobs.Engine{Store: store, Log: log,
+		BMC: &jobs.BMCDialer{Creds: creds, Dialer: bmc.NewDialer(bmc.Options{Attempts: cfg.BMC.Attempts,
+			Timeout: cfg.BMC.Timeout, LenientEFIReadback: cfg.BMC.LenientEFIReadback, Logger: log})},
+		Cfg: jobs.Config{Attempts: cfg.Jobs.Attempts, RetryBase: cfg.Jobs.RetryBase, BootTimeout: cfg.Jobs.BootTimeout,
+			AgentTimeout: cfg.Jobs.AgentTimeout, WorkIdle: cfg.Jobs.WorkIdle, FastTrack: cfg.Jobs.FastTrack,
+			PowerTimeout: cfg.Jobs.PowerTimeout, AgentFresh: 3 * cfg.Agent.Poll, Workers: cfg.Jobs.Workers,
+			ImageBase: publicURL + "/images", Policy: pol}}
+	g.Go(func() error { return engine.Run(gctx) })
+	apiSrv.Ops = &api.Ops{Store: store, Jobs: engine, Creds: creds, Policies: cfg.Jobs.Policies,
+		Images: &images.Store{DB: store, Dir: imagesDir, Log: log}}
 	agent := &api.Agent{Store: store, Log: log, Policy: cfg.Policy(), AgentTTL: cfg.Agent.TokenTTL,
-		PollSeconds: int(cfg.Agent.Poll.Seconds()), Creds: creds}
+		PollSeconds: int(cfg.Agent.Poll.Seconds()), Creds: creds, Jobs: engine}
 	if cfg.BMC.Enroll {
 		agent.Enroll = &api.EnrollConfig{User: cfg.BMC.User, UserID: uint8(cfg.BMC.UserID)}
 	}

@@ -89,6 +89,8 @@ func run(console *os.File) error {
 			}
 			return &r
 		},
+		RunJob: (&agent.Jobs{C: c, Console: console, Root: root, Dev: "/dev",
+			HTTP: &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 30 * time.Second}}}).Run,
 		PowerOff: agent.PowerOff,
 		Reboot:   agent.Reboot,
 	}

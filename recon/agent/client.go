@@ -8,6 +8,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/outpostdc/outpost/recon"
@@ -153,4 +155,18 @@ func (c *Client) Next(ctx context.Context, agentToken string) (recon.Next, error
 	var out recon.Next
 	err := c.do(ctx, http.MethodGet, recon.PathNext, agentToken, nil, &out)
 	return out, err
+}
+
+func jobPath(tmpl string, id int64) string {
+	return strings.Replace(tmpl, "{id}", strconv.FormatInt(id, 10), 1)
+}
+
+// JobProgress reports progress on a job.
+func (c *Client) JobProgress(ctx context.Context, agentToken string, id int64, p recon.JobProgress) error {
+	return c.do(ctx, http.MethodPost, jobPath(recon.PathJobProgress, id), agentToken, p, nil)
+}
+
+// JobResult reports how a job ended.
+func (c *Client) JobResult(ctx context.Context, agentToken string, id int64, r recon.JobResult) error {
+	return c.do(ctx, http.MethodPost, jobPath(recon.PathJobResult, id), agentToken, r, nil)
 }
