@@ -28,6 +28,9 @@ type Server struct {
 	CheckReservation func(netip.Addr) error
 	// Ops, if set, adds jobs, images, BMC credentials and policies.
 	Ops *Ops
+	// Auth, if set, requires a user on every route and adds login,
+	// tokens and users.
+	Auth *Auth
 }
 
 // maxBody bounds request bodies.
@@ -52,6 +55,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/audit", s.audit)
 	if s.Ops != nil {
 		s.Ops.register(mux, s)
+	}
+	if s.Auth != nil {
+		s.Auth.Register(mux)
+		return s.Auth.Middleware(mux)
 	}
 	return mux
 }
@@ -317,19 +324,25 @@ func (s *Server) id(w http.ResponseWriter, r *http.Request) (int64, bool) {
 }
 
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	return decodeBody(w, r, v)
+}
+
+// decodeBody reads a bounded JSON body into v, refusing unknown fields
+// and trailing data; it answers the error itself.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			s.fail(w, appliance.Errorf(appliance.CodeTooLarge, "request body over %d bytes", maxBody))
+			Fail(w, nil, appliance.Errorf(appliance.CodeTooLarge, "request body over %d bytes", maxBody))
 		} else {
-			s.fail(w, appliance.Errorf(appliance.CodeInvalid, "bad JSON body: %v", err))
+			Fail(w, nil, appliance.Errorf(appliance.CodeInvalid, "bad JSON body: %v", err))
 		}
 		return false
 	}
 	if dec.Decode(&struct{}{}) != io.EOF {
-		s.fail(w, appliance.Errorf(appliance.CodeInvalid, "bad JSON body: trailing data"))
+		Fail(w, nil, appliance.Errorf(appliance.CodeInvalid, "bad JSON body: trailing data"))
 		return false
 	}
 	return true
@@ -364,7 +377,9 @@ func Fail(w http.ResponseWriter, log *slog.Logger, err error) {
 	code := appliance.ErrorCode(err)
 	msg := err.Error()
 	if code == appliance.CodeInternal {
-		log.Error("api: internal error", "err", err)
+		if log != nil {
+			log.Error("api: internal error", "err", err)
+		}
 		msg = "internal error"
 	}
 	writeJSON(w, Status(code), map[string]any{"error": map[string]string{"code": string(code), "message": msg}})

@@ -99,6 +99,16 @@ type HTTP struct {
 	// PublicURL is how machines reach this service; it goes into DHCP
 	// replies and iPXE scripts.
 	PublicURL string `yaml:"public_url"`
+	// TLSListen serves the API and web UI over HTTPS for people on the
+	// management network; empty turns it off.
+	TLSListen string `yaml:"tls_listen"`
+	// TLSCert and TLSKey; relative paths are under data_dir. Missing
+	// files are created with a self-signed certificate.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// Socket is the unix socket the CLI uses on the box; root on it is
+	// an admin. Relative paths are under data_dir.
+	Socket string `yaml:"socket"`
 }
 
 // DHCP configures the DHCPv4 server.
@@ -232,6 +242,11 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.PublicURL != "" && !strings.HasPrefix(c.HTTP.PublicURL, "http://") && !strings.HasPrefix(c.HTTP.PublicURL, "https://") {
 		return keyError("http.public_url", "must start with http:// or https://")
+	}
+	if c.HTTP.TLSListen != "" {
+		if _, _, err := net.SplitHostPort(c.HTTP.TLSListen); err != nil {
+			return keyError("http.tls_listen", "%v", err)
+		}
 	}
 	if c.DHCP.Enabled {
 		if _, _, err := net.SplitHostPort(c.DHCP.Listen); err != nil {

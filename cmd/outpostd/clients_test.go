@@ -193,7 +193,7 @@ func TestTFTPClients(t *testing.T) {
 	// lease, so the events are kept by address; the metrics count them.
 	var metrics string
 	{
-		o, err := s.net.Cmd(ctx, "curl", "-sS", "http://"+srv+"/metrics").CombinedOutput()
+		o, err := s.net.Cmd(ctx, "curl", "-sS", "-H", "Authorization: Bearer "+s.token, "http://"+srv+"/metrics").CombinedOutput()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -45,7 +45,26 @@ func TestDevMode(t *testing.T) {
 		t.Fatalf("no database in the data dir: %v", err)
 	}
 
-	resp, err := http.Get("http://" + httpAddr + "/api/v1/health")
+	if resp, err := http.Get("http://" + httpAddr + "/api/v1/health"); err != nil || resp.StatusCode != 401 {
+		t.Fatalf("the API answers without authentication: %v %v", resp, err)
+	}
+	// The first start made an admin; its password is in the data dir.
+	lb := strings.NewReader(`{"user":"admin","password":"` + readPassword(t, filepath.Join(dir, "data")) + `"}`)
+	resp, err := http.Post("http://"+httpAddr+"/api/v1/login", "application/json", lb)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("login: %v %v", resp, err)
+	}
+	var login struct {
+		Token string `json:"token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+	get := func(path string) (*http.Response, error) {
+		req, _ := http.NewRequest("GET", "http://"+httpAddr+path, nil)
+		req.Header.Set("Authorization", "Bearer "+login.Token)
+		return http.DefaultClient.Do(req)
+	}
+	resp, err = get("/api/v1/health")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +102,7 @@ func TestDevMode(t *testing.T) {
 		t.Fatalf("reply %v %v", r, err)
 	}
 
-	resp, err = http.Get("http://" + httpAddr + "/metrics")
+	resp, err = get("/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,9 @@ jobs:
 func (s *site) call(t testing.TB, method, path string, body any, out any) int {
 	t.Helper()
 	args := []string{"-sS", "-o", "/dev/stdout", "-w", "\n%{http_code}", "-X", method}
+	if s.token != "" {
+		args = append(args, "-H", "Authorization: Bearer "+s.token)
+	}
 	if body != nil {
 		b, _ := json.Marshal(body)
 		args = append(args, "-H", "Content-Type: application/json", "--data-binary", string(b))
@@ -176,7 +179,7 @@ func (l *jobsLab) upload(t *testing.T, name string, body []byte) {
 	os.WriteFile(tmp, body, 0o644)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := l.s.net.Cmd(ctx, "curl", "-sS", "--fail-with-body", "--data-binary", "@"+tmp,
+	out, err := l.s.net.Cmd(ctx, "curl", "-sS", "--fail-with-body", "-H", "Authorization: Bearer "+l.s.token, "--data-binary", "@"+tmp,
 		"http://"+l.s.net.Addr.Addr().String()+"/api/v1/images?name="+name+"&version=1&format=raw.zst").CombinedOutput()
 	if err != nil {
 		t.Fatalf("upload: %v\n%s", err, out)

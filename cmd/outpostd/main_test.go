@@ -42,6 +42,7 @@ type site struct {
 	images string
 	config string
 	proc   *lab.Proc
+	token  string // an admin's session, for API calls
 }
 
 // imagesDir returns the repo's images/ directory, which `make images` fills.
@@ -103,6 +104,33 @@ func (s *site) start(t *testing.T) {
 		"-data", s.data, "-images", s.images)
 	s.proc = lab.Start(t, "outpostd", cmd)
 	s.proc.WaitOutput(t, 30*time.Second, "outpostd serving")
+	if s.token == "" {
+		s.token = s.login(t, "admin", readPassword(t, s.data))
+	}
+}
+
+func readPassword(t testing.TB, dataDir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dataDir, "initial-admin-password"))
+	if err != nil {
+		t.Fatalf("no initial admin password: %v", err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// login opens a session through the API and returns its token.
+func (s *site) login(t testing.TB, user, password string) string {
+	t.Helper()
+	var r struct {
+		Token string `json:"token"`
+	}
+	tok := s.token
+	s.token = ""
+	defer func() { s.token = tok }()
+	if code := s.call(t, "POST", "/api/v1/login", map[string]string{"user": user, "password": password}, &r); code != 200 || r.Token == "" {
+		t.Fatalf("login as %s: %d", user, code)
+	}
+	return r.Token
 }
 
 // restart stops outpostd cleanly (or kills it) and starts it again.
@@ -121,7 +149,8 @@ func (s *site) api(t testing.TB, path string, v any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := s.net.Cmd(ctx, "curl", "-sS", "--fail-with-body", "http://"+s.net.Addr.Addr().String()+path).CombinedOutput()
+	out, err := s.net.Cmd(ctx, "curl", "-sS", "--fail-with-body", "-H", "Authorization: Bearer "+s.token,
+		"http://"+s.net.Addr.Addr().String()+path).CombinedOutput()
 	if err != nil {
 		t.Fatalf("GET %s: %v\n%s", path, err, out)
 	}

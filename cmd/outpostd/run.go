@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -209,24 +211,64 @@ func (m *Main) Run(ctx context.Context) error {
 	if cfg.BMC.Enroll {
 		agent.Enroll = &api.EnrollConfig{User: cfg.BMC.User, UserID: uint8(cfg.BMC.UserID)}
 	}
+	auth := &api.Auth{Store: store, Log: log}
+	apiSrv.Auth = auth
+	if err := bootstrapAdmin(ctx, store, cfg.DataDir, m.Out); err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	agent.Register(mux)
 	mux.Handle("/api/", apiSrv.Handler())
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", auth.Middleware(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	mux.Handle("/", hb.Handler())
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	g.Go(func() error {
-		if err := hs.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
-			return err
+	serve := func(ln net.Listener, tlsCfg *tls.Config) {
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsCfg,
+			ConnContext: api.ConnContext, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		g.Go(func() error {
+			var err error
+			if tlsCfg != nil {
+				err = hs.ServeTLS(ln, "", "")
+			} else {
+				err = hs.Serve(ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return hs.Shutdown(sctx)
+		})
+	}
+	serve(httpLn, nil)
+	sockPath := underData(cfg.DataDir, cfg.HTTP.Socket)
+	os.Remove(sockPath)
+	sockLn, err := net.Listen("unix", sockPath)
+	if err != nil {
+		return fmt.Errorf("http.socket %s: %w", sockPath, err)
+	}
+	// Only root reaches the socket: being on it makes one an admin.
+	if err := os.Chmod(sockPath, 0o600); err != nil {
+		return err
+	}
+	serve(sockLn, nil)
+	add("  %-16s unix %s (root is admin)", "CLI socket", sockPath)
+	if cfg.HTTP.TLSListen != "" {
+		cert, err := api.LoadOrCreateCert(underData(cfg.DataDir, cfg.HTTP.TLSCert), underData(cfg.DataDir, cfg.HTTP.TLSKey),
+			[]string{serverIP.String(), "localhost", "127.0.0.1"})
+		if err != nil {
+			return fmt.Errorf("http.tls_cert: %w", err)
 		}
-		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return hs.Shutdown(sctx)
-	})
+		tln, err := net.Listen("tcp", cfg.HTTP.TLSListen)
+		if err != nil {
+			return fmt.Errorf("http.tls_listen %s: %w", cfg.HTTP.TLSListen, err)
+		}
+		serve(tln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		add("  %-16s tcp %s  API and web UI over TLS", "HTTPS", tln.Addr())
+	}
 	g.Go(func() error { return pruneEvents(gctx, store, log) })
 	if m.PprofAddr != "" {
 		pm := http.NewServeMux()
@@ -254,6 +296,36 @@ func (m *Main) Run(ctx context.Context) error {
 	err = g.Wait()
 	log.Info("outpostd stopped", "err", err)
 	return err
+}
+
+func underData(dataDir, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dataDir, p)
+}
+
+// bootstrapAdmin makes the first admin on a fresh box, with a random
+// password shown once and left in a root-only file for the installer.
+func bootstrapAdmin(ctx context.Context, store *sqlite.Store, dataDir string, out io.Writer) error {
+	n, err := store.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	var b [15]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	pw := base64.RawURLEncoding.EncodeToString(b[:])
+	if _, err := store.CreateUser(ctx, "admin", appliance.RoleAdmin, pw, appliance.ActorSystem); err != nil {
+		return err
+	}
+	file := filepath.Join(dataDir, "initial-admin-password")
+	if err := os.WriteFile(file, []byte(pw+"\n"), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "first start: created user admin; its password is in %s (change it: outpost users passwd admin)\n", file)
+	return nil
 }
 
 // interfaceAddr returns the provisioning interface's first IPv4 address

@@ -270,26 +270,25 @@ func stream(ctx context.Context, w io.Writer, img Image, o Options, dl, wr *mete
 	fe := newFetcher(dctx, img, o, dl)
 	defer fe.close()
 
-	src, closeDec, err := decompressor(img.Format, fe)
-	if err != nil {
-		return 0, "", err
-	}
 	var written int64
-	err = pump(dctx, src, ioBuf, ioBufs, cancel, func(b []byte) error {
-		// The limit also keeps a lying image from writing past the
-		// device it was checked against.
-		if written+int64(len(b)) > img.RawSize {
-			return fmt.Errorf("%w: decompresses to more than RawSize %d bytes", ErrBadImage, img.RawSize)
-		}
-		n, err := w.Write(b)
-		written += int64(n)
-		wr.add(int64(n))
-		if err != nil {
-			return fmt.Errorf("write at %d: %w", written, err)
-		}
-		return nil
-	})
-	closeDec() // waits for the decoder's goroutines, which read fe
+	src, closeDec, err := decompressor(img.Format, fe)
+	if err == nil {
+		err = pump(dctx, src, ioBuf, ioBufs, cancel, func(b []byte) error {
+			// The limit also keeps a lying image from writing past the
+			// device it was checked against.
+			if written+int64(len(b)) > img.RawSize {
+				return fmt.Errorf("%w: decompresses to more than RawSize %d bytes", ErrBadImage, img.RawSize)
+			}
+			n, err := w.Write(b)
+			written += int64(n)
+			wr.add(int64(n))
+			if err != nil {
+				return fmt.Errorf("write at %d: %w", written, err)
+			}
+			return nil
+		})
+		closeDec() // waits for the decoder's goroutines, which read fe
+	}
 	var de *decodeError
 	if err != nil && !errors.As(err, &de) {
 		return written, "", err
@@ -316,8 +315,11 @@ func decompressor(format string, r io.Reader) (io.Reader, func(), error) {
 	switch format {
 	case FormatGzip:
 		zr, err := gzip.NewReader(bufio.NewReaderSize(r, gzipBuf))
+		if err != nil && !isFetchError(err) {
+			err = &decodeError{"gzip", err}
+		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("gzip: %w", err)
+			return nil, nil, err
 		}
 		return decoder{zr, "gzip"}, func() { zr.Close() }, nil
 	case FormatZstd:

@@ -111,13 +111,22 @@ func TestInstallWrongSHA256(t *testing.T) {
 
 func TestInstallCorruptImage(t *testing.T) {
 	// Published corrupt: the hash matches, decoding fails.
-	ti := newTestImage(t, FormatZstd, randomData(8<<20, 12))
-	ti.stored[len(ti.stored)/2] ^= 1
-	ti.img.SHA256 = hexSHA(ti.stored)
-	ti.start(t, serveFile(ti.stored, ""))
-	_, err := Install(context.Background(), tempDisk(t, testDisk), ti.img, Options{})
-	if !errors.Is(err, ErrBadImage) || !strings.Contains(err.Error(), "zstd") {
-		t.Fatalf("err = %v, want a bad image", err)
+	raw := randomData(8<<20, 12)
+	for _, c := range []struct {
+		format string
+		at     func(n int) int
+	}{
+		{FormatZstd, func(n int) int { return n / 2 }},
+		{FormatGzip, func(int) int { return 0 }}, // the header
+	} {
+		ti := newTestImage(t, c.format, raw)
+		ti.stored[c.at(len(ti.stored))] ^= 1
+		ti.img.SHA256 = hexSHA(ti.stored)
+		ti.start(t, serveFile(ti.stored, ""))
+		_, err := Install(context.Background(), tempDisk(t, testDisk), ti.img, Options{})
+		if !errors.Is(err, ErrBadImage) || !strings.Contains(err.Error(), c.format[4:]) {
+			t.Errorf("%s: err = %v, want a bad image", c.format, err)
+		}
 	}
 }
 
