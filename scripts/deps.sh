@@ -7,7 +7,7 @@ test_pkgs=(
   qemu-system-x86 ipxe-qemu ipxe ovmf
   isc-dhcp-client busybox-static tftp-hpa atftp curl
   ipmitool openipmi tcpdump iproute2 iputils-ping
-  postgresql zstd e2fsprogs cpio xz-utils tmux kmod
+  postgresql zstd e2fsprogs cpio xz-utils tmux kmod nftables
   chromium chromium-driver fonts-dejavu-core
 )
 bench_pkgs=(

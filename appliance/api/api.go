@@ -31,6 +31,9 @@ type Server struct {
 	// Auth, if set, requires a user on every route and adds login,
 	// tokens and users.
 	Auth *Auth
+	// HQ is the sync link's address, for GET /sync; empty when the site
+	// runs alone.
+	HQ string
 }
 
 // maxBody bounds request bodies.
@@ -53,6 +56,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("PUT /api/v1/interfaces/{mac}/reservation", s.setReservation)
 	mux.HandleFunc("GET /api/v1/leases", s.listLeases)
 	mux.HandleFunc("GET /api/v1/audit", s.audit)
+	mux.HandleFunc("GET /api/v1/sync", s.syncStatus)
+	mux.HandleFunc("GET /api/v1/conflicts", s.conflicts)
+	mux.HandleFunc("GET /api/v1/requests", s.requests)
+	mux.HandleFunc("GET /api/v1/intents", s.intents)
 	if s.Ops != nil {
 		s.Ops.register(mux, s)
 	}
@@ -412,4 +419,53 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+func (s *Server) syncStatus(w http.ResponseWriter, r *http.Request) {
+	st, err := s.Store.Sync(r.Context())
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if !st.Enabled {
+		s.fail(w, appliance.Errorf(appliance.CodeNotFound, "sync with HQ is not configured (hq.url)"))
+		return
+	}
+	out := map[string]any{"enabled": true, "hq": s.HQ, "site": st.SiteID, "connected": st.PartitionedSince.IsZero() && !st.LastContact.IsZero(),
+		"backlog": st.Backlog, "acked_seq": st.AckedSeq, "last_seq": st.LastSeq, "intent_cursor": st.IntentCursor,
+		"last_contact": nil, "partitioned_since": nil, "last_error": st.LastError}
+	if !st.LastContact.IsZero() {
+		out["last_contact"] = st.LastContact
+	}
+	if !st.PartitionedSince.IsZero() {
+		out["partitioned_since"] = st.PartitionedSince
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) conflicts(w http.ResponseWriter, r *http.Request) {
+	cs, err := s.Store.Conflicts(r.Context(), r.URL.Query().Get("status"))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"conflicts": nonNil(cs)})
+}
+
+func (s *Server) requests(w http.ResponseWriter, r *http.Request) {
+	rs, err := s.Store.Requests(r.Context(), false)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"requests": nonNil(rs)})
+}
+
+func (s *Server) intents(w http.ResponseWriter, r *http.Request) {
+	is, err := s.Store.Intents(r.Context(), 0)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"intents": nonNil(is)})
 }

@@ -39,6 +39,21 @@ type Config struct {
 	Agent     Agent  `yaml:"agent"`
 	BMC       BMC    `yaml:"bmc"`
 	Jobs      Jobs   `yaml:"jobs"`
+	HQ        HQ     `yaml:"hq"`
+}
+
+// HQ configures sync with headquarters. Without a URL the site runs
+// alone.
+type HQ struct {
+	URL    string `yaml:"url"`
+	SiteID string `yaml:"site_id"`
+	// KeyFile holds this site's key from HQ; relative paths are under
+	// data_dir. It must be readable by root only.
+	KeyFile  string        `yaml:"key_file"`
+	CAFile   string        `yaml:"ca_file"`
+	Insecure bool          `yaml:"insecure"`
+	Poll     time.Duration `yaml:"poll"`
+	Batch    int           `yaml:"batch"`
 }
 
 // Jobs configures the job engine and its policies.
@@ -368,6 +383,23 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.PolicyConfig(); err != nil {
 		return err
+	}
+	if c.HQ.URL != "" {
+		if !strings.HasPrefix(c.HQ.URL, "https://") && !strings.HasPrefix(c.HQ.URL, "http://") {
+			return keyError("hq.url", "must start with https:// (or http:// in a lab)")
+		}
+		if c.HQ.SiteID == "" {
+			return keyError("hq.site_id", "is required with hq.url")
+		}
+		if c.HQ.KeyFile == "" {
+			return keyError("hq.key_file", "is required with hq.url")
+		}
+		if c.HQ.Poll < 50*time.Millisecond {
+			return keyError("hq.poll", "must be at least 50ms")
+		}
+		if c.HQ.Batch < 1 || c.HQ.Batch > 2000 {
+			return keyError("hq.batch", "must be 1 to 2000")
+		}
 	}
 	return nil
 }

@@ -94,6 +94,27 @@ type Engine struct {
 	sem     chan struct{}
 	wg      gosync.WaitGroup
 	started gosync.Once
+
+	mu     gosync.Mutex
+	policy *policy.Config // replaces Cfg.Policy when HQ sends one
+}
+
+// SetPolicy replaces the job policies, as HQ's policy intents do.
+func (e *Engine) SetPolicy(p policy.Config) {
+	e.mu.Lock()
+	e.policy = &p
+	e.mu.Unlock()
+	e.Wake()
+}
+
+// Policy returns the policies in force.
+func (e *Engine) Policy() policy.Config {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.policy != nil {
+		return *e.policy
+	}
+	return e.Cfg.Policy
 }
 
 func (e *Engine) init() {
@@ -325,7 +346,7 @@ func (e *Engine) schedule(ctx context.Context) error {
 		due = append(due, j)
 		queue = append(queue, policy.Job{ID: j.ID, Action: policy.Action(j.Action), MachineID: j.MachineID, Rack: machines[j.MachineID].Rack})
 	}
-	decisions := policy.Schedule(e.Cfg.Policy, st, queue, machines)
+	decisions := policy.Schedule(e.Policy(), st, queue, machines)
 	for i, d := range decisions {
 		j := due[i]
 		switch d.Verdict {
@@ -346,7 +367,7 @@ func (e *Engine) schedule(ctx context.Context) error {
 
 // breakers pause the queue of an action whose recent jobs failed too often.
 func (e *Engine) breakers(ctx context.Context, queued []appliance.Job) error {
-	b := e.Cfg.Policy.Breaker
+	b := e.Policy().Breaker
 	if b.Window <= 0 {
 		return nil
 	}

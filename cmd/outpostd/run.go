@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -32,11 +35,15 @@ import (
 	"github.com/outpostdc/outpost/appliance/images"
 	"github.com/outpostdc/outpost/appliance/jobs"
 	"github.com/outpostdc/outpost/appliance/netboot"
+	"github.com/outpostdc/outpost/appliance/provision"
 	"github.com/outpostdc/outpost/appliance/sqlite"
+	"github.com/outpostdc/outpost/appliance/web"
 	"github.com/outpostdc/outpost/boot/dhcp"
 	"github.com/outpostdc/outpost/boot/httpboot"
 	"github.com/outpostdc/outpost/boot/ra"
 	"github.com/outpostdc/outpost/boot/tftp"
+	"github.com/outpostdc/outpost/sync/uplink"
+	"github.com/outpostdc/outpost/sync/wire"
 )
 
 // Main is outpostd with its configuration resolved.
@@ -204,8 +211,22 @@ func (m *Main) Run(ctx context.Context) error {
 			PowerTimeout: cfg.Jobs.PowerTimeout, AgentFresh: 3 * cfg.Agent.Poll, Workers: cfg.Jobs.Workers,
 			ImageBase: publicURL + "/images", Policy: pol}}
 	g.Go(func() error { return engine.Run(gctx) })
-	apiSrv.Ops = &api.Ops{Store: store, Jobs: engine, Creds: creds, Policies: cfg.Jobs.Policies,
-		Images: &images.Store{DB: store, Dir: imagesDir, Log: log}}
+	imgStore := &images.Store{DB: store, Dir: imagesDir, Log: log}
+	prov := &provision.Reconciler{Store: store, Wake: engine.Wake, Log: log, Attempts: cfg.Jobs.Attempts}
+	g.Go(func() error { return prov.Run(gctx) })
+	if err := loadPolicyOverride(ctx, store, engine); err != nil {
+		return err
+	}
+	if cfg.HQ.URL != "" {
+		up, err := newUplink(ctx, cfg, store, imgStore, engine, prov, log)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return up.Run(gctx) })
+		add("  %-16s %s as site %q", "HQ sync", cfg.HQ.URL, cfg.HQ.SiteID)
+	}
+	apiSrv.Ops = &api.Ops{Store: store, Jobs: engine, Creds: creds, Policies: cfg.Jobs.Policies, Images: imgStore}
+	apiSrv.HQ = cfg.HQ.URL
 	agent := &api.Agent{Store: store, Log: log, Policy: cfg.Policy(), AgentTTL: cfg.Agent.TokenTTL,
 		PollSeconds: int(cfg.Agent.Poll.Seconds()), Creds: creds, Jobs: engine}
 	if cfg.BMC.Enroll {
@@ -219,6 +240,11 @@ func (m *Main) Run(ctx context.Context) error {
 	mux := http.NewServeMux()
 	agent.Register(mux)
 	mux.Handle("/api/", apiSrv.Handler())
+	ui, err := web.New(web.Server{Store: store, Jobs: engine, Log: log, Site: cfg.Site})
+	if err != nil {
+		return err
+	}
+	mux.Handle("/ui/", ui.Handler())
 	mux.Handle("/metrics", auth.Middleware(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	mux.Handle("/", hb.Handler())
 	serve := func(ln net.Listener, tlsCfg *tls.Config) {
@@ -436,4 +462,61 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range appliance.States() {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[s]), string(s))
 	}
+}
+
+// newUplink sets up sync with HQ: the site key, TLS trust, the outbox and
+// the intent applier.
+func newUplink(ctx context.Context, cfg config.Config, store *sqlite.Store, imgs *images.Store, engine *jobs.Engine,
+	prov *provision.Reconciler, log *slog.Logger) (*uplink.Uplink, error) {
+	keyPath := underData(cfg.DataDir, cfg.HQ.KeyFile)
+	st, err := os.Stat(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("hq.key_file: %w (put the key HQ gave for site %q there, mode 0600)", err, cfg.HQ.SiteID)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("hq.key_file %s is readable by others (mode %v): chmod 600 it", keyPath, st.Mode().Perm())
+	}
+	raw, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, err
+	}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.HQ.Insecure}
+	if cfg.HQ.CAFile != "" {
+		pem, err := os.ReadFile(cfg.HQ.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("hq.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("hq.ca_file: no certificate in %s", cfg.HQ.CAFile)
+		}
+		tlsCfg.RootCAs = pool
+	}
+	if err := store.EnableSync(ctx, cfg.HQ.SiteID); err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ResponseHeaderTimeout: 60 * time.Second,
+		IdleConnTimeout: 90 * time.Second, MaxIdleConnsPerHost: 2}}
+	return &uplink.Uplink{Store: store, HQ: strings.TrimRight(cfg.HQ.URL, "/"), Key: strings.TrimSpace(string(raw)), HTTP: hc, Log: log,
+		BatchChanges: cfg.HQ.Batch, Poll: cfg.HQ.Poll,
+		Apply: &uplink.Applier{Store: store, Images: imgs, SetPolicy: engine.SetPolicy, Attempts: cfg.Jobs.Attempts, HTTP: hc, Log: log,
+			Kick: func() { engine.Wake(); prov.Kick() }}}, nil
+}
+
+// loadPolicyOverride puts the last policy HQ sent in force at start.
+func loadPolicyOverride(ctx context.Context, store *sqlite.Store, engine *jobs.Engine) error {
+	body, ok, err := store.PolicyOverride(ctx)
+	if err != nil || !ok {
+		return err
+	}
+	var b wire.PolicyBody
+	if err := json.Unmarshal(body, &b); err != nil {
+		return fmt.Errorf("stored HQ policy: %w", err)
+	}
+	p, err := uplink.PolicyFrom(b)
+	if err != nil {
+		return fmt.Errorf("stored HQ policy: %w", err)
+	}
+	engine.SetPolicy(p)
+	return nil
 }

@@ -1,0 +1,207 @@
+package hq
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/outpostdc/outpost/appliance"
+	"github.com/outpostdc/outpost/sync/pgtest"
+	"github.com/outpostdc/outpost/sync/wire"
+)
+
+// One PostgreSQL cluster for the package; each test gets its own database.
+var cluster *pgtest.Cluster
+var dbs atomic.Int32
+
+func TestMain(m *testing.M) {
+	c, err := pgtest.Start("")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "postgres:", err)
+		os.Exit(1)
+	}
+	cluster = c
+	code := m.Run()
+	c.Stop()
+	os.Exit(code)
+}
+
+func newStore(t *testing.T) *Store {
+	t.Helper()
+	ctx := context.Background()
+	dsn, err := cluster.CreateDB(ctx, fmt.Sprintf("t%d", dbs.Add(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func batch(from int64, n int) wire.Push {
+	p := wire.Push{From: from}
+	for i := 0; i < n; i++ {
+		seq := from + int64(i)
+		p.Changes = append(p.Changes, wire.Change{Seq: seq, Tbl: "machines", Op: "upsert", Key: fmt.Sprint(seq % 7),
+			Row: json.RawMessage(fmt.Sprintf(`{"id":%d,"serial":"SN%d","seq":%d}`, seq%7, seq%7, seq))})
+	}
+	return p
+}
+
+func pushErr(err error) *PushError {
+	var pe *PushError
+	errors.As(err, &pe)
+	return pe
+}
+
+func TestPushIsIdempotent(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	key, err := s.AddSite(ctx, "lon1", "London 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, err := s.SiteForKey(ctx, key)
+	if err != nil || site != "lon1" {
+		t.Fatalf("key: %q %v", site, err)
+	}
+	if _, err := s.SiteForKey(ctx, "site_forged"); !appliance.IsCode(err, appliance.CodeUnauthorized) {
+		t.Fatalf("forged key: %v", err)
+	}
+	acked, err := s.ApplyPush(ctx, site, batch(1, 20))
+	if err != nil || acked != 20 {
+		t.Fatalf("first batch: %d %v", acked, err)
+	}
+	facts := func() string {
+		fs, _ := s.Facts(ctx, FactFilter{Kind: "machines", Site: site})
+		var out []string
+		for _, f := range fs {
+			out = append(out, f.Key+"="+string(f.Data))
+		}
+		return strings.Join(out, " ")
+	}
+	before := facts()
+	// The same batch again: refused as replayed, nothing changes.
+	if _, err := s.ApplyPush(ctx, site, batch(1, 20)); pushErr(err) == nil || pushErr(err).Kind != "replayed" || pushErr(err).Acked != 20 {
+		t.Fatalf("replay: %v", err)
+	}
+	if facts() != before {
+		t.Fatal("a replayed batch changed facts")
+	}
+	// A gap is refused and says where to resume.
+	if _, err := s.ApplyPush(ctx, site, batch(25, 5)); pushErr(err) == nil || pushErr(err).Kind != "gap" || pushErr(err).Acked != 20 {
+		t.Fatalf("gap: %v", err)
+	}
+	// An overlapping batch applies only what is new.
+	if acked, err := s.ApplyPush(ctx, site, batch(15, 10)); err != nil || acked != 24 {
+		t.Fatalf("overlap: %d %v", acked, err)
+	}
+	fs, _ := s.Facts(ctx, FactFilter{Kind: "machines", Site: site})
+	if len(fs) != 7 {
+		t.Fatalf("%d facts, want 7 (keys 0-6)", len(fs))
+	}
+	// Deletes remove the fact.
+	del := wire.Push{From: 25, Changes: []wire.Change{{Seq: 25, Tbl: "machines", Op: "delete", Key: "3"}}}
+	if _, err := s.ApplyPush(ctx, site, del); err != nil {
+		t.Fatal(err)
+	}
+	if fs, _ := s.Facts(ctx, FactFilter{Kind: "machines", Site: site}); len(fs) != 6 {
+		t.Fatalf("%d facts after a delete", len(fs))
+	}
+	// A reset replaces everything HQ held for the site.
+	reset := batch(1000, 2)
+	reset.Reset = true
+	if acked, err := s.ApplyPush(ctx, site, reset); err != nil || acked != 1001 {
+		t.Fatalf("reset: %d %v", acked, err)
+	}
+	if fs, _ := s.Facts(ctx, FactFilter{Kind: "machines", Site: site}); len(fs) != 2 {
+		t.Fatalf("%d facts after a reset, want 2", len(fs))
+	}
+}
+
+func TestCheckPush(t *testing.T) {
+	good := batch(1, 3)
+	for _, tc := range []struct {
+		name string
+		mod  func(*wire.Push)
+		want string
+	}{
+		{"good", func(*wire.Push) {}, ""},
+		{"empty", func(p *wire.Push) { p.Changes = nil }, "empty"},
+		{"from mismatch", func(p *wire.Push) { p.From = 2 }, "from is 2"},
+		{"not consecutive", func(p *wire.Push) { p.Changes[1].Seq = 9 }, "consecutive"},
+		{"unknown table", func(p *wire.Push) { p.Changes[0].Tbl = "users" }, "unknown table"},
+		{"bad op", func(p *wire.Push) { p.Changes[0].Op = "truncate" }, "op"},
+		{"row not an object", func(p *wire.Push) { p.Changes[0].Row = json.RawMessage(`[1]`) }, "JSON object"},
+		{"empty key", func(p *wire.Push) { p.Changes[0].Key = "" }, "key"},
+		{"too many", func(p *wire.Push) { *p = batch(1, wire.MaxChanges+1) }, "over the limit"},
+	} {
+		p := good
+		p.Changes = append([]wire.Change(nil), good.Changes...)
+		tc.mod(&p)
+		err := CheckPush(p)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestIntentsAndRequests(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	s.AddSite(ctx, "ams1", "Amsterdam 1")
+	s.AddSite(ctx, "lon1", "London 1")
+	spec := appliance.ProvisionSpec{Count: 3, Role: "fancydb", Class: "2x16c-256g-2xnvme960", HostnamePattern: "fancydb-{n:02}", Image: "debian:12"}
+	id, seq, err := s.CreateRequest(ctx, "lon1", spec, "alice")
+	if err != nil || seq != 1 || id <= 0 {
+		t.Fatalf("request: %d %d %v", id, seq, err)
+	}
+	if _, _, err := s.CreateRequest(ctx, "lon1", appliance.ProvisionSpec{Count: 0}, "alice"); !appliance.IsCode(err, appliance.CodeInvalid) {
+		t.Fatalf("bad spec: %v", err)
+	}
+	if _, _, err := s.CreateRequest(ctx, "nowhere", spec, "alice"); !appliance.IsCode(err, appliance.CodeNotFound) {
+		t.Fatalf("unknown site: %v", err)
+	}
+	s.AddIntent(ctx, "lon1", wire.KindJob, wire.JobBody{Serial: "SN1", Action: "recycle"}, "bob")
+	s.AddIntent(ctx, "ams1", wire.KindJob, wire.JobBody{Serial: "SN9", Action: "recycle"}, "bob")
+	ins, _ := s.IntentsAfter(ctx, "lon1", 0, 10)
+	if len(ins) != 2 || ins[0].Seq != 1 || ins[1].Seq != 2 || ins[0].Kind != wire.KindProvision {
+		t.Fatalf("lon1 intents %+v", ins)
+	}
+	if ins, _ := s.IntentsAfter(ctx, "lon1", 1, 10); len(ins) != 1 || ins[0].Seq != 2 {
+		t.Fatalf("after the cursor: %+v", ins)
+	}
+	if ins, _ := s.IntentsAfter(ctx, "ams1", 0, 10); len(ins) != 1 || ins[0].Seq != 1 {
+		t.Fatalf("ams1's own log: %+v", ins)
+	}
+	// The site's progress report joins the request.
+	key, _ := s.AddSite(ctx, "par1", "Paris")
+	site, _ := s.SiteForKey(ctx, key)
+	id2, _, _ := s.CreateRequest(ctx, site, spec, "alice")
+	prog := fmt.Sprintf(`{"id":%d,"status":"complete","done":3}`, id2)
+	if _, err := s.ApplyPush(ctx, site, wire.Push{From: 1, Changes: []wire.Change{{Seq: 1, Tbl: "provision_requests", Op: "upsert", Key: fmt.Sprint(id2), Row: json.RawMessage(prog)}}}); err != nil {
+		t.Fatal(err)
+	}
+	rs, _ := s.Requests(ctx, "par1")
+	if len(rs) != 1 || !strings.Contains(string(rs[0].Progress), `"complete"`) {
+		t.Fatalf("requests %+v", rs)
+	}
+	if err := s.WithdrawRequest(ctx, id2, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WithdrawRequest(ctx, id2, "alice"); !appliance.IsCode(err, appliance.CodeConflict) {
+		t.Fatalf("withdraw twice: %v", err)
+	}
+	ins, _ = s.IntentsAfter(ctx, "par1", 0, 10)
+	if len(ins) != 2 || ins[1].Kind != wire.KindWithdraw {
+		t.Fatalf("par1 intents %+v", ins)
+	}
+}
