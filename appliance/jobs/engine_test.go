@@ -437,3 +437,16 @@ func TestCancelRunningInstall(t *testing.T) {
 	b, _ := json.Marshal(j)
 	_ = os.WriteFile(filepath.Join(f.dir, "job.json"), b, 0o600)
 }
+
+// TestFastTrackWithoutParams: a job with no parameters takes the fast
+// track like any other (the engine adds its own marker to the params).
+func TestFastTrackWithoutParams(t *testing.T) {
+	f := newFixture(t, policy.Config{})
+	m := f.machine(t, "NP100", "r1", f.sim(t))
+	f.waitingAgent(t, m)
+	j, err := f.e.Submit(context.Background(), sqlite.NewJob{Action: appliance.ActionRecycle, MachineID: m.ID}, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.waitJob(t, j.ID, "fast-tracked", func(j appliance.Job) bool { return j.Phase == appliance.PhaseAgent })
+}

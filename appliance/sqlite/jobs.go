@@ -25,6 +25,8 @@ func scanJob(r scanner) (appliance.Job, error) {
 		return j, err
 	}
 	j.Action, j.Status = appliance.JobAction(action), appliance.JobStatus(status)
+	// Never nil: callers add to it.
+	j.Params = map[string]string{}
 	if params != "" && params != "{}" {
 		json.Unmarshal([]byte(params), &j.Params)
 	}

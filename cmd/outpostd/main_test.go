@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,9 +17,6 @@ import (
 var outpostdBin string
 
 func TestMain(m *testing.M) {
-	if h := os.Getenv("OUTPOST_TEST_HELPER"); h != "" {
-		os.Exit(runHelper(h))
-	}
 	dir, err := os.MkdirTemp("", "outpostd-test")
 	if err != nil {
 		panic(err)
@@ -196,18 +192,3 @@ func (s *site) leases(t testing.TB) map[string]string {
 	return out
 }
 
-func runHelper(name string) int {
-	switch name {
-	case "burst":
-		return burstHelper()
-	}
-	fmt.Fprintln(os.Stderr, "unknown helper", name)
-	return 2
-}
-
-// helperCmd runs this test binary as a helper inside a namespace.
-func helperCmd(ctx context.Context, h *lab.Host, name string, args ...string) *exec.Cmd {
-	self, _ := os.Executable()
-	cmd := h.Cmd(ctx, "env", append([]string{"OUTPOST_TEST_HELPER=" + name, self}, args...)...)
-	return cmd
-}

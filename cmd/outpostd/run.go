@@ -37,6 +37,7 @@ import (
 	"github.com/outpostdc/outpost/appliance/netboot"
 	"github.com/outpostdc/outpost/appliance/provision"
 	"github.com/outpostdc/outpost/appliance/sqlite"
+	"github.com/outpostdc/outpost/appliance/web"
 	"github.com/outpostdc/outpost/boot/dhcp"
 	"github.com/outpostdc/outpost/boot/httpboot"
 	"github.com/outpostdc/outpost/boot/ra"
@@ -239,6 +240,11 @@ func (m *Main) Run(ctx context.Context) error {
 	mux := http.NewServeMux()
 	agent.Register(mux)
 	mux.Handle("/api/", apiSrv.Handler())
+	ui, err := web.New(web.Server{Store: store, Jobs: engine, Log: log, Site: cfg.Site})
+	if err != nil {
+		return err
+	}
+	mux.Handle("/ui/", ui.Handler())
 	mux.Handle("/metrics", auth.Middleware(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	mux.Handle("/", hb.Handler())
 	serve := func(ln net.Listener, tlsCfg *tls.Config) {
