@@ -36,6 +36,9 @@ type Server struct {
 	HQ string
 }
 
+// staleLink is how long without contact makes the HQ link count as down.
+const staleLink = 10 * time.Second
+
 // maxBody bounds request bodies.
 const maxBody = 1 << 20
 
@@ -431,14 +434,20 @@ func (s *Server) syncStatus(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, appliance.Errorf(appliance.CodeNotFound, "sync with HQ is not configured (hq.url)"))
 		return
 	}
-	out := map[string]any{"enabled": true, "hq": s.HQ, "site": st.SiteID, "connected": st.PartitionedSince.IsZero() && !st.LastContact.IsZero(),
+	// A link that has not answered for a while is down, even if the
+	// attempt in flight has not yet timed out.
+	part := st.PartitionedSince
+	if part.IsZero() && !st.LastContact.IsZero() && time.Since(st.LastContact) > staleLink {
+		part = st.LastContact
+	}
+	out := map[string]any{"enabled": true, "hq": s.HQ, "site": st.SiteID, "connected": part.IsZero() && !st.LastContact.IsZero(),
 		"backlog": st.Backlog, "acked_seq": st.AckedSeq, "last_seq": st.LastSeq, "intent_cursor": st.IntentCursor,
 		"last_contact": nil, "partitioned_since": nil, "last_error": st.LastError}
 	if !st.LastContact.IsZero() {
 		out["last_contact"] = st.LastContact
 	}
-	if !st.PartitionedSince.IsZero() {
-		out["partitioned_since"] = st.PartitionedSince
+	if !part.IsZero() {
+		out["partitioned_since"] = part
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -200,6 +201,10 @@ func (o *Ops) setBMC(w http.ResponseWriter, r *http.Request) {
 	}
 	if body.Host == "" || body.User == "" || body.Password == "" || body.Port < 0 || body.Port > 65535 {
 		o.s.fail(w, appliance.Errorf(appliance.CodeInvalid, "host, user and password are required; port 0-65535"))
+		return
+	}
+	if net.ParseIP(body.Host) == nil && strings.ContainsAny(body.Host, ":/ []") {
+		o.s.fail(w, appliance.Errorf(appliance.CodeInvalid, "host %q: give a name or an address, and the port on its own", body.Host))
 		return
 	}
 	if _, err := o.Store.Machine(r.Context(), id); err != nil {

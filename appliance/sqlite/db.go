@@ -158,6 +158,9 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 
 // Close flushes queued writes and closes the database.
 func (s *Store) Close() error {
+	if s.leaseq == nil {
+		return s.r.Close() // a reader (OpenReader)
+	}
 	var err error
 	s.closed.Do(func() {
 		close(s.stop)
@@ -259,4 +262,18 @@ func fromNS(n int64) time.Time {
 
 func notFound(what string, key any) error {
 	return appliance.Errorf(appliance.CodeNotFound, "%s %v not found", what, key)
+}
+
+// OpenReader opens a store read-only, beside the outpostd that owns it:
+// for checks and tools. Only reading methods may be used.
+func OpenReader(ctx context.Context, path string) (*Store, error) {
+	r, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, err
+	}
+	if err := r.PingContext(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return &Store{r: r, w: r, log: slog.New(slog.DiscardHandler), now: time.Now, stop: make(chan struct{})}, nil
 }

@@ -28,7 +28,7 @@ func TestDevMode(t *testing.T) {
 	cmd := exec.Command(outpostdBin, "-data", filepath.Join(dir, "data"), "-images", images,
 		"-http", "127.0.0.1:0", "-dhcp", "127.0.0.1:0", "-tftp", "127.0.0.1:0")
 	p := lab.Start(t, "outpostd", cmd)
-	p.WaitOutput(t, 20*time.Second, "outpostd serving")
+	p.WaitOutput(t, 20*time.Second, "outpostd ready")
 	out := p.Out.String()
 	find := func(re string) string {
 		m := regexp.MustCompile(re).FindStringSubmatch(out)

@@ -99,7 +99,7 @@ func (s *site) start(t *testing.T) {
 	cmd := s.net.Cmd(context.Background(), outpostdBin, "-config", s.config, "-interface", s.net.Bridge,
 		"-data", s.data, "-images", s.images)
 	s.proc = lab.Start(t, "outpostd", cmd)
-	s.proc.WaitOutput(t, 30*time.Second, "outpostd serving")
+	s.proc.WaitOutput(t, 30*time.Second, "outpostd ready")
 	if s.token == "" {
 		s.token = s.login(t, "admin", readPassword(t, s.data))
 	}
@@ -191,4 +191,3 @@ func (s *site) leases(t testing.TB) map[string]string {
 	}
 	return out
 }
-

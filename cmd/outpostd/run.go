@@ -318,7 +318,8 @@ func (m *Main) Run(ctx context.Context) error {
 	for _, l := range lines {
 		fmt.Fprintln(m.Out, l)
 	}
-	log.Info("outpostd serving", "site", cfg.Site, "http", httpLn.Addr().String(), "public_url", publicURL)
+	fmt.Fprintln(m.Out, "outpostd ready")
+	log.Info("outpostd ready", "site", cfg.Site, "http", httpLn.Addr().String(), "public_url", publicURL)
 	err = g.Wait()
 	log.Info("outpostd stopped", "err", err)
 	return err
@@ -495,8 +496,11 @@ func newUplink(ctx context.Context, cfg config.Config, store *sqlite.Store, imgs
 	if err := store.EnableSync(ctx, cfg.HQ.SiteID); err != nil {
 		return nil, err
 	}
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ResponseHeaderTimeout: 60 * time.Second,
-		IdleConnTimeout: 90 * time.Second, MaxIdleConnsPerHost: 2}}
+	// Short connect and header timeouts notice a cut WAN quickly; the
+	// uplink bounds whole exchanges itself.
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ResponseHeaderTimeout: 30 * time.Second,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
+		TLSHandshakeTimeout: 10 * time.Second, IdleConnTimeout: 90 * time.Second, MaxIdleConnsPerHost: 2}}
 	return &uplink.Uplink{Store: store, HQ: strings.TrimRight(cfg.HQ.URL, "/"), Key: strings.TrimSpace(string(raw)), HTTP: hc, Log: log,
 		BatchChanges: cfg.HQ.Batch, Poll: cfg.HQ.Poll,
 		Apply: &uplink.Applier{Store: store, Images: imgs, SetPolicy: engine.SetPolicy, Attempts: cfg.Jobs.Attempts, HTTP: hc, Log: log,

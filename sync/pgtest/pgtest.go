@@ -115,7 +115,27 @@ func (c *Cluster) DSN(db string) string {
 
 // CreateDB makes a database and returns its DSN.
 func (c *Cluster) CreateDB(ctx context.Context, name string) (string, error) {
-	conn, err := pgx.Connect(ctx, c.DSN("postgres"))
+	return c.CreateDBVia(ctx, name, nil)
+}
+
+// CreateDBVia is CreateDB with a dialer, for a cluster in a namespace.
+func (c *Cluster) CreateDBVia(ctx context.Context, name string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (string, error) {
+	cfg, err := pgx.ParseConfig(c.DSN("postgres"))
+	if err != nil {
+		return "", err
+	}
+	if dial != nil {
+		cfg.DialFunc = dial
+	}
+	var conn *pgx.Conn
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		conn, err = pgx.ConnectConfig(ctx, cfg)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if err != nil {
 		return "", err
 	}

@@ -10,10 +10,10 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// inNS runs fn on an OS thread switched into a network namespace. A
+// InNS runs fn on an OS thread switched into a network namespace. A
 // socket made there belongs to that namespace for good, so the test
 // process can talk to hosts inside namespaces without a helper process.
-func inNS(ns string, fn func() error) error {
+func InNS(ns string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -48,7 +48,7 @@ func inNS(ns string, fn func() error) error {
 func DialIn(ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var c net.Conn
-		err := inNS(ns, func() error {
+		err := InNS(ns, func() error {
 			var err error
 			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
 			return err
@@ -60,12 +60,23 @@ func DialIn(ns string) func(ctx context.Context, network, addr string) (net.Conn
 // ListenPacketIn opens a UDP socket inside namespace ns.
 func ListenPacketIn(ns, network, addr string) (net.PacketConn, error) {
 	var c net.PacketConn
-	err := inNS(ns, func() error {
+	err := InNS(ns, func() error {
 		var err error
 		c, err = net.ListenPacket(network, addr)
 		return err
 	})
 	return c, err
+}
+
+// ListenIn opens a TCP listener inside namespace ns.
+func ListenIn(ns, addr string) (net.Listener, error) {
+	var l net.Listener
+	err := InNS(ns, func() error {
+		var err error
+		l, err = net.Listen("tcp", addr)
+		return err
+	})
+	return l, err
 }
 
 // HTTPIn is an HTTP client whose connections are made inside ns.
