@@ -8,7 +8,7 @@ IMAGES  := images
 BIN     := bin
 TESTTIMEOUT ?= 80m
 
-.PHONY: all build run test test-unit fuzz bench images ipxe kernel deps clean
+.PHONY: all build run test test-unit fuzz bench images ipxe kernel recon appliance deps clean
 
 all: build
 
@@ -41,7 +41,7 @@ bench: images
 	scripts/deps.sh bench
 	bench/run.sh
 
-images: ipxe kernel recon
+images: ipxe kernel recon appliance
 
 # The recon image machines boot: u-root core commands plus cmd/recon,
 # Debian's kernel and the modules it needs.
@@ -49,6 +49,14 @@ RECON_SRC := $(shell find recon cmd/recon initramfs -type f -not -path '*/testda
 recon: $(IMAGES)/recon/manifest.json
 $(IMAGES)/recon/manifest.json: $(RECON_SRC) | kernel
 	$(GO) run ./cmd/outpost-image -kernel $(IMAGES)/kernel -version $(VERSION) recon
+
+# The appliance image the OOB box boots: u-root core commands, outpostd,
+# the outpost CLI and outpost-init, with the iPXE binaries and the recon
+# image it serves.
+APPLIANCE_SRC := $(shell git ls-files '*.go' 2>/dev/null) initramfs/.mkuimage.yaml go.mod go.sum
+appliance: $(IMAGES)/appliance/manifest.json
+$(IMAGES)/appliance/manifest.json: $(APPLIANCE_SRC) $(IMAGES)/recon/manifest.json | kernel ipxe
+	$(GO) run ./cmd/outpost-image -kernel $(IMAGES)/kernel -version $(VERSION) appliance
 
 # iPXE binaries from Debian's ipxe package, served over TFTP and HTTP.
 ipxe:

@@ -159,3 +159,21 @@ func WriteManifest(dir string, m Manifest) error {
 	}
 	return os.WriteFile(filepath.Join(dir, "manifest.json"), append(b, '\n'), 0o644)
 }
+
+// Release is /etc/outpost-release, which every image carries.
+const Release = "/etc/outpost-release"
+
+// ReleaseField reads one key=value field of a release file; it returns
+// "" when the file or the field is missing.
+func ReleaseField(path, key string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, key+"="); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}

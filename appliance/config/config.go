@@ -40,6 +40,123 @@ type Config struct {
 	BMC       BMC    `yaml:"bmc"`
 	Jobs      Jobs   `yaml:"jobs"`
 	HQ        HQ     `yaml:"hq"`
+	Host      Host   `yaml:"host"`
+}
+
+// Host is the OOB box's own network, which Outpost's init sets up on the
+// appliance image before it starts outpostd; outpostd ignores it.
+type Host struct {
+	Hostname     string `yaml:"hostname"`
+	Management   Link   `yaml:"management"`
+	Provisioning Link   `yaml:"provisioning"`
+}
+
+// Link is one of the box's interfaces, named or found by MAC.
+type Link struct {
+	Interface string `yaml:"interface"`
+	MAC       string `yaml:"mac"`
+	// Address is static, in CIDR form; empty with DHCP.
+	Address string   `yaml:"address"`
+	DHCP    bool     `yaml:"dhcp"`
+	Gateway string   `yaml:"gateway"`
+	DNS     []string `yaml:"dns"`
+}
+
+// Set reports whether the link is configured at all.
+func (l Link) Set() bool { return l.Interface != "" || l.MAC != "" }
+
+func (l Link) validate(key string, static bool) error {
+	switch {
+	case l.Interface != "" && l.MAC != "":
+		return keyError(key, "give interface or mac, not both")
+	case !l.Set():
+		return keyError(key, "needs an interface name or a mac")
+	case l.MAC != "":
+		if _, err := net.ParseMAC(l.MAC); err != nil {
+			return keyError(key+".mac", "%v", err)
+		}
+	}
+	if static && l.DHCP {
+		return keyError(key+".dhcp", "must be off: Outpost serves DHCP here, so its address is static")
+	}
+	if l.DHCP == (l.Address != "") {
+		return keyError(key, "give a static address or dhcp: true, one of the two")
+	}
+	if l.DHCP {
+		if l.Gateway != "" || len(l.DNS) > 0 {
+			return keyError(key, "gateway and dns come from DHCP when dhcp is on")
+		}
+		return nil
+	}
+	p, err := netip.ParsePrefix(l.Address)
+	if err != nil || !p.Addr().Is4() || p.Bits() > 30 {
+		return keyError(key+".address", "%q is not an IPv4 address with a prefix length of /30 or shorter, like 10.0.0.1/24", l.Address)
+	}
+	if p.Addr() == p.Masked().Addr() {
+		return keyError(key+".address", "%s is the network's own address", p.Addr())
+	}
+	if l.Gateway != "" {
+		g, err := netip.ParseAddr(l.Gateway)
+		if err != nil || !p.Contains(g) || g == p.Addr() {
+			return keyError(key+".gateway", "%q must be another address in %s", l.Gateway, p.Masked())
+		}
+	}
+	for i, d := range l.DNS {
+		if _, err := netip.ParseAddr(d); err != nil {
+			return keyError(fmt.Sprintf("%s.dns[%d]", key, i), "%q is not an IP address", d)
+		}
+	}
+	return nil
+}
+
+// validate checks the host section, if the file has one.
+func (h Host) validate(c *Config) error {
+	if !h.Management.Set() && !h.Provisioning.Set() && h.Hostname == "" {
+		return nil
+	}
+	if h.Hostname != "" && !validHostname(h.Hostname) {
+		return keyError("host.hostname", "%q is not a host name", h.Hostname)
+	}
+	if err := h.Management.validate("host.management", false); err != nil {
+		return err
+	}
+	if err := h.Provisioning.validate("host.provisioning", true); err != nil {
+		return err
+	}
+	if h.Management.Interface != "" && h.Management.Interface == h.Provisioning.Interface ||
+		h.Management.MAC != "" && strings.EqualFold(h.Management.MAC, h.Provisioning.MAC) {
+		return keyError("host", "management and provisioning must be different interfaces")
+	}
+	prov := netip.MustParsePrefix(h.Provisioning.Address)
+	if h.Management.Address != "" && netip.MustParsePrefix(h.Management.Address).Masked().Overlaps(prov.Masked()) {
+		return keyError("host", "the management and provisioning networks overlap")
+	}
+	if !c.DHCP.Enabled || len(c.DHCP.Subnets) == 0 {
+		return nil
+	}
+	for _, s := range c.DHCP.Subnets {
+		if p, err := netip.ParsePrefix(s.Prefix); err == nil && p.Contains(prov.Addr()) {
+			return nil
+		}
+	}
+	return keyError("host.provisioning.address", "%s is in none of dhcp.subnets: the box must be on the network it serves", prov.Addr())
+}
+
+func validHostname(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(s, ".") {
+		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // HQ configures sync with headquarters. Without a URL the site runs
@@ -382,6 +499,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if _, err := c.PolicyConfig(); err != nil {
+		return err
+	}
+	if err := c.Host.validate(c); err != nil {
 		return err
 	}
 	if c.HQ.URL != "" {

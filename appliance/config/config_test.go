@@ -44,6 +44,20 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"boot: {ready_action: sleep}", "boot.ready_action"},
 		{"boot: {token_ttl: 1s}", "boot.token_ttl"},
 		{"nonsense: 1", "nonsense"},
+		{"host: {management: {interface: eth0, dhcp: true}}", "host.provisioning"},
+		{"host: {management: {interface: eth0, mac: '52:54:00:00:00:01', dhcp: true}, provisioning: {interface: eth1, address: 10.0.0.1/16}}", "host.management"},
+		{"host: {management: {mac: 'zz', dhcp: true}, provisioning: {interface: eth1, address: 10.0.0.1/16}}", "host.management.mac"},
+		{"host: {management: {interface: eth0}, provisioning: {interface: eth1, address: 10.0.0.1/16}}", "host.management"},
+		{"host: {management: {interface: eth0, dhcp: true, gateway: 10.1.1.1}, provisioning: {interface: eth1, address: 10.0.0.1/16}}", "host.management"},
+		{"host: {management: {interface: eth0, address: 192.0.2.10/24, gateway: 198.51.100.1}, provisioning: {interface: eth1, address: 10.0.0.1/16}}", "host.management.gateway"},
+		{"host: {management: {interface: eth0, address: 192.0.2.10}, provisioning: {interface: eth1, address: 10.0.0.1/16}}", "host.management.address"},
+		{"host: {management: {interface: eth0, address: 192.0.2.0/24}, provisioning: {interface: eth1, address: 10.0.0.1/16}}", "host.management.address"},
+		{"host: {management: {interface: eth0, address: 192.0.2.10/24, dns: [x]}, provisioning: {interface: eth1, address: 10.0.0.1/16}}", "host.management.dns[0]"},
+		{"host: {management: {interface: eth0, dhcp: true}, provisioning: {interface: eth1, dhcp: true}}", "host.provisioning.dhcp"},
+		{"host: {management: {interface: eth0, dhcp: true}, provisioning: {interface: eth0, address: 10.0.0.1/16}}", "host"},
+		{"host: {management: {interface: eth0, address: 10.0.9.1/24}, provisioning: {interface: eth1, address: 10.0.0.1/16}}", "host"},
+		{"host: {hostname: 'bad_name', management: {interface: eth0, dhcp: true}, provisioning: {interface: eth1, address: 10.0.0.1/16}}", "host.hostname"},
+		{"dhcp: {subnets: [{prefix: 10.9.0.0/16, pool: 10.9.1.0-10.9.1.9}]}\nhost: {management: {interface: eth0, dhcp: true}, provisioning: {interface: eth1, address: 10.0.0.1/16}}", "host.provisioning.address"},
 		{"dhcp: {leasetime: 1h}", "leasetime"},
 	} {
 		c, err := Parse([]byte(tc.yaml))
@@ -88,3 +102,22 @@ func TestDefaultPool(t *testing.T) {
 
 func mustAddr(s string) netip.Addr     { return netip.MustParseAddr(s) }
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+func TestHostSection(t *testing.T) {
+	for _, y := range []string{
+		"host: {hostname: outpost-lon1, management: {interface: eth0, address: 192.0.2.10/24, gateway: 192.0.2.1, dns: [192.0.2.53]}, provisioning: {mac: '52:54:00:00:00:02', address: 10.0.0.1/16}}",
+		"host: {management: {mac: '52:54:00:00:00:01', dhcp: true}, provisioning: {interface: eth1, address: 10.0.0.1/16}}",
+		"dhcp: {subnets: [{prefix: 10.0.0.0/16, pool: 10.0.1.0-10.0.1.9}]}\nhost: {management: {interface: eth0, dhcp: true}, provisioning: {interface: eth1, address: 10.0.0.1/16}}",
+	} {
+		c, err := Parse([]byte(y))
+		if err == nil {
+			err = c.Finish()
+		}
+		if err != nil {
+			t.Errorf("%s: %v", y, err)
+		}
+		if !c.Host.Provisioning.Set() || !c.Host.Management.Set() {
+			t.Errorf("%s: host section lost: %+v", y, c.Host)
+		}
+	}
+}

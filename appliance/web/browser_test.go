@@ -1,13 +1,10 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"image/png"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,52 +14,9 @@ import (
 
 	"github.com/outpostdc/outpost/appliance"
 	"github.com/outpostdc/outpost/appliance/sqlite"
+	"github.com/outpostdc/outpost/appliance/web/webtest"
 	"github.com/outpostdc/outpost/recon"
 )
-
-const chromium = "/usr/bin/chromium"
-
-// browser starts headless Chromium for the test; cancelling its context
-// ends the browser process.
-func browser(ctx context.Context, t *testing.T) (context.Context, context.CancelFunc) {
-	t.Helper()
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("the browser test needs Debian's chromium at %s: %v", chromium, err)
-	}
-	opts := append(append([]chromedp.ExecAllocatorOption{}, chromedp.DefaultExecAllocatorOptions[:]...),
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU, chromedp.NoFirstRun,
-		// Without these Chromium reaches out to Google on its own.
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900))
-	return chromedp.NewExecAllocator(ctx, opts...)
-}
-
-// poll waits, at a modest rate, for a JavaScript condition in the page.
-// It asks again after errors, since a page may be mid-navigation.
-func poll(t *testing.T, ctx context.Context, what, expr string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	var err error
-	for time.Now().Before(deadline) {
-		var ok bool
-		ok, err = chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+expr+")"))
-		if err == nil && ok {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	body, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("location.href + '\\n' + document.body.innerText"))
-	t.Fatalf("%s: never true (last error %v)\npage: %s", what, err, body)
-}
-
-func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("location.href + '\\n' + document.body.innerText"))
-		t.Fatalf("%s: %v\npage: %s", what, err, body)
-	}
-}
 
 func loginSteps(user, pass string) []chromedp.Action[chromedp.Void] {
 	return []chromedp.Action[chromedp.Void]{
@@ -70,24 +24,6 @@ func loginSteps(user, pass string) []chromedp.Action[chromedp.Void] {
 		chromedp.SendKeys(chromedp.ID("user"), user),
 		chromedp.SendKeys(chromedp.ID("password"), pass),
 		chromedp.Click(chromedp.ID("login")),
-	}
-}
-
-// moduleRoot walks up from the package directory to go.mod.
-func moduleRoot(t *testing.T) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			t.Fatal("no go.mod above the package")
-		}
-		dir = up
 	}
 }
 
@@ -105,24 +41,20 @@ func TestBrowser(t *testing.T) {
 	agent := f.waitingAgent(t, m)
 	machineURL := fmt.Sprintf("%s/ui/machines/%d", f.ts.URL, m.ID)
 
-	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	actx, cancelBrowser := browser(tctx, t)
-	defer cancelBrowser() // kills Chromium
-	bctx, cancelTab := chromedp.NewContext(actx)
-	defer cancelTab()
+	bctx, done := webtest.Tab(t, 60*time.Second)
+	defer done() // kills Chromium
 
 	// 1. Log in as a technician, coming from the machine list.
-	run(t, bctx, "open the UI", chromedp.Navigate(f.ts.URL+"/ui/machines"))
-	run(t, bctx, "log in", loginSteps(techUser, techPass)...)
-	poll(t, bctx, "machine list after login", `location.pathname === "/ui/machines" && document.querySelectorAll("table.machines a.serial").length === 5`)
+	webtest.Run(t, bctx, "open the UI", chromedp.Navigate(f.ts.URL+"/ui/machines"))
+	webtest.Run(t, bctx, "log in", loginSteps(techUser, techPass)...)
+	webtest.Poll(t, bctx, "machine list after login", `location.pathname === "/ui/machines" && document.querySelectorAll("table.machines a.serial").length === 5`)
 
 	// 2. Find the machine by its serial with the search box.
-	run(t, bctx, "search", chromedp.SendKeys(chromedp.ID("q"), "SRV-4242"), chromedp.Click(chromedp.ID("filter")))
-	poll(t, bctx, "search result", `location.search.includes("q=SRV-4242") && document.querySelectorAll("table.machines a.serial").length === 1`)
+	webtest.Run(t, bctx, "search", chromedp.SendKeys(chromedp.ID("q"), "SRV-4242"), chromedp.Click(chromedp.ID("filter")))
+	webtest.Poll(t, bctx, "search result", `location.search.includes("q=SRV-4242") && document.querySelectorAll("table.machines a.serial").length === 1`)
 
 	// 3. Open its page and read the timeline.
-	run(t, bctx, "open the machine", chromedp.Click(chromedp.CSS("table.machines a.serial")), chromedp.WaitVisible(chromedp.ID("timeline")))
+	webtest.Run(t, bctx, "open the machine", chromedp.Click(chromedp.CSS("table.machines a.serial")), chromedp.WaitVisible(chromedp.ID("timeline")))
 	tl, err := chromedp.Run(bctx, chromedp.Text(chromedp.ID("timeline")))
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +78,7 @@ func TestBrowser(t *testing.T) {
 			return
 		}
 	}()
-	run(t, bctx, "recycle", chromedp.Click(chromedp.ID("act-recycle")))
+	webtest.Run(t, bctx, "recycle", chromedp.Click(chromedp.ID("act-recycle")))
 	select {
 	case msg := <-asked:
 		if !strings.Contains(msg, "Recycle SRV-4242?") {
@@ -155,7 +87,7 @@ func TestBrowser(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no confirm dialog")
 	}
-	poll(t, bctx, "recycle queued", `document.querySelector(".flash") && document.querySelector(".flash").textContent.startsWith("Recycle queued as job")`)
+	webtest.Poll(t, bctx, "recycle queued", `document.querySelector(".flash") && document.querySelector(".flash").textContent.startsWith("Recycle queued as job")`)
 	js, err := f.st.Jobs(ctx, sqlite.JobFilter{MachineID: m.ID})
 	if err != nil || len(js) != 1 || js[0].Requester != techUser {
 		t.Fatalf("jobs after the click: %+v %v", js, err)
@@ -173,61 +105,44 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	row := fmt.Sprintf("#job-%d", job.ID)
-	run(t, bctx, "jobs page", chromedp.Navigate(f.ts.URL+"/ui/jobs"), chromedp.WaitVisible(chromedp.CSS(row)))
-	poll(t, bctx, "running job at 40%", fmt.Sprintf(`document.querySelector("%s progress").value === 40`, row))
+	webtest.Run(t, bctx, "jobs page", chromedp.Navigate(f.ts.URL+"/ui/jobs"), chromedp.WaitVisible(chromedp.CSS(row)))
+	webtest.Poll(t, bctx, "running job at 40%", fmt.Sprintf(`document.querySelector("%s progress").value === 40`, row))
 	// The next progress arrives through the page's poll, not a reload.
-	run(t, bctx, "mark the page", chromedp.Evaluate[chromedp.Void]("window.outpostMark = 1"))
+	webtest.Run(t, bctx, "mark the page", chromedp.Evaluate[chromedp.Void]("window.outpostMark = 1"))
 	if err := f.eng.Progress(ctx, agent, job.ID, recon.JobProgress{Phase: "wipe", Percent: 75, MBps: 812}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, bctx, "live progress at 75%", fmt.Sprintf(`window.outpostMark === 1 && document.querySelector("%[1]s [data-f=pct]").textContent === "75%%" &&
+	webtest.Poll(t, bctx, "live progress at 75%", fmt.Sprintf(`window.outpostMark === 1 && document.querySelector("%[1]s [data-f=pct]").textContent === "75%%" &&
 		document.querySelector("%[1]s [data-f=mbps]").textContent === "812 MB/s" && document.querySelector("%[1]s progress").value === 75`, row))
 	if err := f.eng.Result(ctx, agent, job.ID, recon.JobResult{OK: true, Summary: "wiped 2 disks"}); err != nil {
 		t.Fatal(err)
 	}
 	// The poll sees the status change and reloads the page.
-	poll(t, bctx, "job succeeded", fmt.Sprintf(`document.querySelector("%s") && document.querySelector("%[1]s").dataset.status === "succeeded"`, row))
+	webtest.Poll(t, bctx, "job succeeded", fmt.Sprintf(`document.querySelector("%s") && document.querySelector("%[1]s").dataset.status === "succeeded"`, row))
 
-	run(t, bctx, "machine page", chromedp.Navigate(machineURL), chromedp.WaitVisible(chromedp.ID("timeline")))
-	poll(t, bctx, "machine ready", `document.querySelector("#state").textContent.trim() === "ready" && document.querySelector("#jobs").textContent.includes("wiped 2 disks")`)
-	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := png.Decode(bytes.NewReader(shot))
-	if err != nil {
-		t.Fatalf("screenshot is no PNG: %v", err)
-	}
-	if b := img.Bounds(); b.Dx() < 800 || b.Dy() < 600 || b.Dx() > 4000 {
-		t.Fatalf("screenshot of implausible size %v", b)
-	}
-	dir := filepath.Join(moduleRoot(t), "artifacts")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "web-machine.png"), shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	webtest.Run(t, bctx, "machine page", chromedp.Navigate(machineURL), chromedp.WaitVisible(chromedp.ID("timeline")))
+	webtest.Poll(t, bctx, "machine ready", `document.querySelector("#state").textContent.trim() === "ready" && document.querySelector("#jobs").textContent.includes("wiped 2 disks")`)
+	webtest.Screenshot(t, bctx, "web-machine.png")
 
 	// At phone width nothing runs off the side: wide tables scroll inside
 	// their cards.
-	run(t, bctx, "narrow viewport", chromedp.EmulateViewport(390, 844), chromedp.Reload())
-	poll(t, bctx, "no sideways page scroll at 390 px", `document.readyState === "complete" && document.querySelector("#timeline") &&
+	webtest.Run(t, bctx, "narrow viewport", chromedp.EmulateViewport(390, 844), chromedp.Reload())
+	webtest.Poll(t, bctx, "no sideways page scroll at 390 px", `document.readyState === "complete" && document.querySelector("#timeline") &&
 		document.documentElement.scrollWidth <= window.innerWidth`)
 	if os.Getenv("WEB_NARROW_SHOT") != "" {
 		if b, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
 			os.WriteFile(os.Getenv("WEB_NARROW_SHOT"), b, 0o644)
 		}
 	}
-	run(t, bctx, "wide viewport again", chromedp.ResetViewport())
+	webtest.Run(t, bctx, "wide viewport again", chromedp.ResetViewport())
 
 	// 5. A viewer, in a browser context of its own (no shared cookies).
 	vctx, cancelViewer := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
 	defer cancelViewer()
-	run(t, vctx, "viewer opens the machine", chromedp.Navigate(machineURL))
-	poll(t, vctx, "viewer sent to login", `location.pathname === "/ui/login"`)
-	run(t, vctx, "viewer logs in", loginSteps(viewerUser, viewerPass)...)
-	poll(t, vctx, "viewer back on the machine page", fmt.Sprintf(`location.pathname === "/ui/machines/%d" && !!document.querySelector("#refusal")`, m.ID))
+	webtest.Run(t, vctx, "viewer opens the machine", chromedp.Navigate(machineURL))
+	webtest.Poll(t, vctx, "viewer sent to login", `location.pathname === "/ui/login"`)
+	webtest.Run(t, vctx, "viewer logs in", loginSteps(viewerUser, viewerPass)...)
+	webtest.Poll(t, vctx, "viewer back on the machine page", fmt.Sprintf(`location.pathname === "/ui/machines/%d" && !!document.querySelector("#refusal")`, m.ID))
 	refusal, err := chromedp.Run(vctx, chromedp.Evaluate[string](`document.querySelector("#act-recycle") === null ? document.querySelector("#refusal").textContent : "BUTTON SHOWN"`))
 	if err != nil || !strings.Contains(refusal, "viewer cannot start a recycle") {
 		t.Fatalf("viewer page: %q %v", refusal, err)
@@ -249,7 +164,7 @@ func TestBrowser(t *testing.T) {
 	if err != nil || !strings.Contains(who, techUser) {
 		t.Fatalf("technician's tab: %q %v", who, err)
 	}
-	if err := tctx.Err(); errors.Is(err, context.DeadlineExceeded) {
+	if err := bctx.Err(); errors.Is(err, context.DeadlineExceeded) {
 		t.Fatal("browser test ran out of time")
 	}
 }

@@ -2,16 +2,13 @@ package web
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +16,7 @@ import (
 	"github.com/outpostdc/outpost/appliance"
 	"github.com/outpostdc/outpost/appliance/jobs"
 	"github.com/outpostdc/outpost/appliance/sqlite"
+	"github.com/outpostdc/outpost/appliance/web/webtest"
 	"github.com/outpostdc/outpost/boot"
 	"github.com/outpostdc/outpost/recon"
 )
@@ -138,64 +136,13 @@ func (f *fixture) advance(t *testing.T, id int64, what string, cond func(applian
 	}
 }
 
-// client is a browser stand-in: a cookie jar, and redirects not followed
-// so that tests see them.
-type client struct {
-	t  *testing.T
-	hc *http.Client
-	f  *fixture
-}
-
-func (f *fixture) client(t *testing.T) *client {
-	jar, _ := cookiejar.New(nil)
-	return &client{t: t, f: f, hc: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}}
-}
-
-type resp struct {
-	*http.Response
-	body string
-}
-
-func (c *client) do(req *http.Request) resp {
-	c.t.Helper()
-	r, err := c.hc.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer r.Body.Close()
-	b, _ := io.ReadAll(r.Body)
-	return resp{r, string(b)}
-}
-
-func (c *client) get(path string) resp {
-	c.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, c.f.ts.URL+path, nil)
-	return c.do(req)
-}
-
-func (c *client) post(path string, form url.Values) resp {
-	c.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, c.f.ts.URL+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return c.do(req)
-}
+func (f *fixture) client(t *testing.T) *webtest.Client { return webtest.NewClient(t, f.ts.URL) }
 
 // login logs in and checks the redirect.
-func (c *client) login(user, pass string) {
-	c.t.Helper()
-	r := c.post("/ui/login", url.Values{"user": {user}, "password": {pass}, "next": {"/ui/machines"}})
+func login(c *webtest.Client, user, pass string) {
+	c.T.Helper()
+	r := c.Post("/ui/login", url.Values{"user": {user}, "password": {pass}, "next": {"/ui/machines"}})
 	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/ui/machines" {
-		c.t.Fatalf("login %s: %d %q\n%s", user, r.StatusCode, r.Header.Get("Location"), r.body)
+		c.T.Fatalf("login %s: %d %q\n%s", user, r.StatusCode, r.Header.Get("Location"), r.Body)
 	}
-}
-
-func csrfOf(t *testing.T, page string) string {
-	t.Helper()
-	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
-	if m == nil {
-		t.Fatalf("no CSRF token in page:\n%s", page)
-	}
-	return m[1]
 }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/outpostdc/outpost/appliance"
 	"github.com/outpostdc/outpost/appliance/sqlite"
-	"github.com/outpostdc/outpost/recon"
 )
 
 // machinesPerPage bounds the machine list; a "next" link pages on.
@@ -30,29 +28,16 @@ type loginPage struct {
 	Next, User, Error, Note string
 }
 
-type errorPage struct {
-	Status  int
-	Message string
-	Back    string
-}
-
-type stateCount struct {
-	State  appliance.State
-	N      int
-	Href   string
-	Active bool
-}
-
 type machinesPage struct {
 	Q, State, Rack string
 	States         []string
-	Counts         []stateCount
+	Counts         []StateCount
 	Total          int
 	Table          MachineTable
 	Next           string
 }
 
-func (s *Server) machines(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Server) machines(w http.ResponseWriter, r *http.Request, ss *Session) {
 	q := r.URL.Query()
 	d := machinesPage{Q: strings.TrimSpace(q.Get("q")), State: q.Get("state"), Rack: strings.TrimSpace(q.Get("rack"))}
 	for _, st := range appliance.States() {
@@ -73,7 +58,7 @@ func (s *Server) machines(w http.ResponseWriter, r *http.Request, ss *session) {
 	for _, st := range appliance.States() {
 		d.Total += counts[st]
 		v := url.Values{"state": {string(st)}}
-		d.Counts = append(d.Counts, stateCount{State: st, N: counts[st], Href: Base + "/machines?" + v.Encode(),
+		d.Counts = append(d.Counts, StateCount{State: st, N: counts[st], Href: Base + "/machines?" + v.Encode(),
 			Active: string(st) == d.State})
 	}
 	d.Table = MachineTable{Rows: MachineRows(ms, "", Base)}
@@ -89,42 +74,6 @@ func (s *Server) machines(w http.ResponseWriter, r *http.Request, ss *session) {
 	s.render(w, r, http.StatusOK, "machines", ss, "Machines", d)
 }
 
-// hardware is the part of a recon report the machine page shows.
-type hardware struct {
-	System   string
-	BIOS     string
-	CPU      string
-	Memory   string
-	DIMMs    int
-	Disks    []recon.Disk
-	NICs     []recon.NIC
-	BMC      string
-	Errors   []string
-	Reported bool
-}
-
-func hardwareOf(raw json.RawMessage) hardware {
-	var rep recon.Report
-	if len(raw) == 0 || json.Unmarshal(raw, &rep) != nil {
-		return hardware{}
-	}
-	h := hardware{Reported: true, Disks: rep.Disks, NICs: rep.NICs, Errors: rep.Errors, DIMMs: len(rep.Memory.DIMMs)}
-	h.System = strings.TrimSpace(rep.System.Manufacturer + " " + rep.System.Product)
-	if rep.System.BIOSVendor != "" || rep.System.BIOSVersion != "" {
-		h.BIOS = strings.TrimSpace(rep.System.BIOSVendor + " " + rep.System.BIOSVersion + " " + rep.System.BIOSDate)
-	}
-	if c := rep.CPU; c.Sockets > 0 || c.Cores > 0 {
-		h.CPU = fmt.Sprintf("%d × %s, %d cores, %d threads", c.Sockets, c.Model, c.Cores, c.Threads)
-	}
-	if rep.Memory.TotalBytes > 0 {
-		h.Memory = fmt.Sprintf("%d GiB", rep.Memory.TotalBytes>>30)
-	}
-	if b := rep.BMC; b != nil {
-		h.BMC = strings.TrimSpace(fmt.Sprintf("firmware %s, IPMI %s %s", b.Firmware, b.IPMIVersion, b.MAC))
-	}
-	return h
-}
-
 // check is whether an action is open, and why not.
 type check struct {
 	OK  bool
@@ -133,9 +82,9 @@ type check struct {
 
 type machinePage struct {
 	M        appliance.Machine
-	HW       hardware
-	Jobs     jobTable
-	Active   *jobRow
+	HW       Hardware
+	Jobs     JobTable
+	Active   *JobRow
 	Timeline []appliance.TimelineEntry
 	// CanAct: the user may act; otherwise Refusal says why not.
 	CanAct    bool
@@ -163,7 +112,7 @@ func machineID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
-func (s *Server) machine(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Server) machine(w http.ResponseWriter, r *http.Request, ss *Session) {
 	id, err := machineID(r)
 	if err != nil {
 		s.fail(w, r, ss, err)
@@ -190,8 +139,8 @@ func (s *Server) machine(w http.ResponseWriter, r *http.Request, ss *session) {
 		s.fail(w, r, ss, err)
 		return
 	}
-	d := machinePage{M: m, HW: hardwareOf(m.Hardware), Timeline: tl, ActionURL: fmt.Sprintf("%s/machines/%d/actions", Base, id)}
-	d.Jobs = jobTable{Rows: s.jobRows(ctx, newest(js, 20), false)}
+	d := machinePage{M: m, HW: HardwareOf(m.Hardware), Timeline: tl, ActionURL: fmt.Sprintf("%s/machines/%d/actions", Base, id)}
+	d.Jobs = JobTable{Rows: s.JobRows(ctx, newest(js, 20), false)}
 	for i := range d.Jobs.Rows {
 		if !d.Jobs.Rows[i].Status.Done() {
 			d.Active = &d.Jobs.Rows[i]
@@ -284,18 +233,14 @@ type confirmPage struct {
 
 // action runs a machine action posted from the machine page: CSRF, then
 // role, then confirmation, then the change, recorded under the user.
-func (s *Server) action(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Server) action(w http.ResponseWriter, r *http.Request, ss *Session) {
 	id, err := machineID(r)
 	if err != nil {
 		s.fail(w, r, ss, err)
 		return
 	}
-	if err := parseForm(w, r); err != nil {
+	if err := s.sessions.Posted(w, r, ss); err != nil {
 		s.fail(w, r, ss, err)
-		return
-	}
-	if !s.checkCSRF(r, ss) {
-		s.fail(w, r, ss, errCSRF())
 		return
 	}
 	f := r.PostForm
@@ -381,86 +326,12 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, ss *session) {
 	http.Redirect(w, r, fmt.Sprintf("%s/machines/%d?%s", Base, id, v.Encode()), http.StatusSeeOther)
 }
 
-// jobRow is a job as the tables and the JSON poll show it.
-type jobRow struct {
-	ID          int64               `json:"id"`
-	Action      appliance.JobAction `json:"action"`
-	MachineID   int64               `json:"machine_id"`
-	Serial      string              `json:"serial"`
-	MachineHref string              `json:"-"`
-	Status      appliance.JobStatus `json:"status"`
-	// State is one line on where the job stands: phase, wait or error.
-	State     string    `json:"state"`
-	Running   bool      `json:"running"`
-	Percent   float64   `json:"percent"`
-	PctText   string    `json:"pct_text"`
-	MBpsText  string    `json:"mbps_text"`
-	Step      string    `json:"step"`
-	Outcome   string    `json:"outcome"`
-	Requester string    `json:"requester"`
-	Attempts  string    `json:"attempts"`
-	Created   time.Time `json:"created_at"`
-	Ended     time.Time `json:"ended_at"`
-	Detail    string    `json:"detail"`
-}
-
-type jobTable struct {
-	ShowMachine bool
-	Rows        []jobRow
-}
-
-func rowOf(j appliance.Job) jobRow {
-	r := jobRow{ID: j.ID, Action: j.Action, MachineID: j.MachineID, Status: j.Status, Requester: j.Requester,
-		MachineHref: fmt.Sprintf("%s/machines/%d", Base, j.MachineID), Created: j.CreatedAt, Ended: j.EndedAt,
-		Attempts: fmt.Sprintf("%d of %d", j.Attempts, j.MaxAttempts), Running: j.Status == appliance.JobRunning}
-	switch j.Action {
-	case appliance.ActionPower:
-		r.Detail = j.Params["op"]
-	case appliance.ActionInstall:
-		r.Detail = j.Params["image"]
-	case appliance.ActionRecycle:
-		if j.Params["full"] == "true" {
-			r.Detail = "full wipe"
-		}
-	}
-	switch j.Status {
-	case appliance.JobQueued:
-		r.State = "queued"
-		if j.Waiting != "" {
-			r.State = "waiting: " + j.Waiting
-		}
-	case appliance.JobRunning:
-		r.State = "phase " + j.Phase
-	}
-	var p recon.JobProgress
-	if len(j.Progress) > 0 && json.Unmarshal(j.Progress, &p) == nil {
-		r.Percent, r.Step = min(max(p.Percent, 0), 100), p.Phase
-		r.PctText, r.MBpsText = pctText(r.Percent), mbpsText(p.MBps)
-	} else {
-		r.PctText = pctText(0)
-	}
-	switch {
-	case j.Status == appliance.JobFailed || j.Status == appliance.JobCancelled:
-		r.Outcome = j.Error
-	case j.Status == appliance.JobQueued && j.Error != "":
-		r.Outcome = "last attempt: " + j.Error
-	case j.Status == appliance.JobSucceeded:
-		var res recon.JobResult
-		if json.Unmarshal(j.Result, &res) == nil && res.Summary != "" {
-			r.Outcome = res.Summary
-		} else if len(j.Result) > 0 {
-			r.Outcome = jsonText(j.Result)
-		}
-	}
-	return r
-}
-
-// jobRows makes rows, looking each machine's serial up once.
-func (s *Server) jobRows(ctx context.Context, js []appliance.Job, serials bool) []jobRow {
+// JobRows makes rows, looking each machine's serial up once.
+func (s *Server) JobRows(ctx context.Context, js []appliance.Job, serials bool) []JobRow {
 	seen := map[int64]string{}
-	out := make([]jobRow, 0, len(js))
+	out := make([]JobRow, 0, len(js))
 	for _, j := range js {
-		r := rowOf(j)
+		r := JobRowOf(j, fmt.Sprintf("%s/machines/%d", Base, j.MachineID))
 		if serials {
 			sn, ok := seen[j.MachineID]
 			if !ok {
@@ -494,7 +365,7 @@ type jobsPage struct {
 	Machine        int64
 	Statuses       []string
 	Actions        []string
-	Table          jobTable
+	Table          JobTable
 	Live           bool
 }
 
@@ -534,7 +405,7 @@ func jobFilter(q url.Values) (sqlite.JobFilter, error) {
 	return f, nil
 }
 
-func (s *Server) jobs(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Server) jobs(w http.ResponseWriter, r *http.Request, ss *Session) {
 	q := r.URL.Query()
 	f, err := jobFilter(q)
 	if err != nil {
@@ -549,7 +420,7 @@ func (s *Server) jobs(w http.ResponseWriter, r *http.Request, ss *session) {
 	d := jobsPage{Status: q.Get("status"), Action: q.Get("action"), Machine: f.MachineID,
 		Statuses: []string{"active", "queued", "running", "succeeded", "failed", "cancelled"},
 		Actions:  []string{string(appliance.ActionInstall), string(appliance.ActionRecycle), string(appliance.ActionPower)}}
-	d.Table = jobTable{ShowMachine: true, Rows: s.jobRows(r.Context(), newest(js, jobsPerPage), true)}
+	d.Table = JobTable{ShowMachine: true, Rows: s.JobRows(r.Context(), newest(js, jobsPerPage), true)}
 	for _, j := range d.Table.Rows {
 		d.Live = d.Live || !j.Status.Done()
 	}
@@ -558,10 +429,10 @@ func (s *Server) jobs(w http.ResponseWriter, r *http.Request, ss *session) {
 
 // jobsJSON feeds the progress poll: the jobs named by id (comma-separated),
 // or those the page filters select.
-func (s *Server) jobsJSON(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Server) jobsJSON(w http.ResponseWriter, r *http.Request, ss *Session) {
 	ctx := r.Context()
 	var js []appliance.Job
-	if ids := r.URL.Query().Get("id"); ids != "" {
+	if ids := strings.Join(r.URL.Query()["id"], ","); ids != "" {
 		parts := strings.Split(ids, ",")
 		if len(parts) > jobsPerPage {
 			parts = parts[:jobsPerPage]
@@ -569,7 +440,7 @@ func (s *Server) jobsJSON(w http.ResponseWriter, r *http.Request, ss *session) {
 		for _, p := range parts {
 			id, err := strconv.ParseInt(p, 10, 64)
 			if err != nil {
-				writeJSON(w, http.StatusBadRequest, map[string]any{"error": fmt.Sprintf("bad job id %q", p)})
+				WriteJSON(w, http.StatusBadRequest, map[string]any{"error": fmt.Sprintf("bad job id %q", p)})
 				return
 			}
 			j, err := s.Store.Job(ctx, id)
@@ -578,7 +449,7 @@ func (s *Server) jobsJSON(w http.ResponseWriter, r *http.Request, ss *session) {
 			}
 			if err != nil {
 				s.Log.Error("web: jobs.json", "err", err)
-				writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "internal error"})
+				WriteJSON(w, http.StatusInternalServerError, map[string]any{"error": "internal error"})
 				return
 			}
 			js = append(js, j)
@@ -586,22 +457,16 @@ func (s *Server) jobsJSON(w http.ResponseWriter, r *http.Request, ss *session) {
 	} else {
 		f, err := jobFilter(r.URL.Query())
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+			WriteJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
 			return
 		}
 		all, err := s.Store.Jobs(ctx, f)
 		if err != nil {
 			s.Log.Error("web: jobs.json", "err", err)
-			writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "internal error"})
+			WriteJSON(w, http.StatusInternalServerError, map[string]any{"error": "internal error"})
 			return
 		}
 		js = newest(all, jobsPerPage)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"jobs": s.jobRows(ctx, js, false)})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	WriteJSON(w, http.StatusOK, map[string]any{"jobs": s.JobRows(ctx, js, false)})
 }

@@ -1,6 +1,6 @@
 // Command outpost-hq is headquarters: it keeps every site's facts in
 // PostgreSQL, serves the sync endpoints sites push to and pull intents
-// from, and the operators' API across all sites.
+// from, and the operators' API and web UI (/ui/) across all sites.
 //
 //	outpost-hq -dsn DSN [-listen :8443] [-data DIR]      serve
 //	outpost-hq -dsn DSN add-site ID NAME                   register a site; prints its key
@@ -28,6 +28,7 @@ import (
 	"github.com/outpostdc/outpost/appliance"
 	"github.com/outpostdc/outpost/appliance/api"
 	"github.com/outpostdc/outpost/sync/hq"
+	"github.com/outpostdc/outpost/sync/hqweb"
 )
 
 func main() {
@@ -112,7 +113,17 @@ func run(args []string, out io.Writer) error {
 		return fmt.Errorf("-listen %s: %w", *listen, err)
 	}
 	srv := &hq.Server{Store: store, Log: log}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
+	ui, err := hqweb.New(hqweb.Server{Store: store, Log: log})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", srv.Handler())
+	mux.Handle(hqweb.Base+"/", ui.Handler())
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, hqweb.Base+"/", http.StatusSeeOther)
+	})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	scheme := "http"
 	if !*plain {
@@ -130,7 +141,7 @@ func run(args []string, out io.Writer) error {
 		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12}
 		scheme = "https"
 	}
-	fmt.Fprintf(out, "outpost-hq serving on %s://%s (sync: /sync/v1/, API: /api/v1/)\n", scheme, ln.Addr())
+	fmt.Fprintf(out, "outpost-hq serving on %s://%s (web UI: /ui/, sync: /sync/v1/, API: /api/v1/)\n", scheme, ln.Addr())
 	log.Info("outpost-hq serving", "addr", ln.Addr().String())
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {

@@ -17,8 +17,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+	"github.com/u-root/u-root/pkg/ldd"
+
 	"github.com/outpostdc/outpost/initramfs"
 )
+
+// applianceModules are what the OOB box needs: its NICs, its data disk
+// and ext4.
+func applianceModules() []string {
+	return []string{
+		"virtio_pci", "e1000", "e1000e", "igb", "ixgbe", "i40e", "virtio_net",
+		"nvme", "ahci", "sd_mod", "virtio_blk", "ext4",
+		// ext4 checksums its metadata with crc32c, which it loads by name.
+		"crc32c_generic", "crc32c_intel",
+	}
+}
 
 // reconModules are what machines need to reach outpostd, see their disks
 // and talk to their BMC in band.
@@ -42,11 +56,19 @@ func run(args []string) error {
 	out := fs.String("out", "", "output dir (default images/<image>)")
 	version := fs.String("version", "dev", "version recorded in the image and manifest")
 	config := fs.String("templates", "initramfs/.mkuimage.yaml", "mkuimage templates")
+	recon := fs.String("recon", "", "the built recon image the appliance serves (default: beside -kernel)")
+	ipxe := fs.String("ipxe", "", "the iPXE binaries the appliance serves (default: beside -kernel)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 || fs.Arg(0) != "recon" {
-		return fmt.Errorf("usage: outpost-image [flags] recon")
+	if *recon == "" {
+		*recon = filepath.Join(filepath.Dir(*kernel), "recon")
+	}
+	if *ipxe == "" {
+		*ipxe = filepath.Join(filepath.Dir(*kernel), "ipxe")
+	}
+	if fs.NArg() != 1 || fs.Arg(0) != "recon" && fs.Arg(0) != "appliance" {
+		return fmt.Errorf("usage: outpost-image [flags] recon|appliance")
 	}
 	image := fs.Arg(0)
 	if *out == "" {
@@ -54,7 +76,16 @@ func run(args []string) error {
 	}
 	start := time.Now()
 	b := &builder{kernel: *kernel, out: *out, version: *version, templates: *config}
-	if err := b.build(image, reconModules()); err != nil {
+	var err error
+	if image == "recon" {
+		err = b.build(image, reconModules(), nil)
+	} else {
+		var files []string
+		if files, err = applianceFiles(*recon, *ipxe); err == nil {
+			err = b.build(image, applianceModules(), files)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	fmt.Printf("outpost-image: %s built in %.1fs\n", image, time.Since(start).Seconds())
@@ -65,7 +96,41 @@ type builder struct {
 	kernel, out, version, templates string
 }
 
-func (b *builder) build(image string, modules []string) error {
+// applianceFiles are what the appliance image carries besides commands
+// and modules: the iPXE binaries and recon image it serves, and
+// e2fsprogs (from the build host's Debian packages) for its data disk.
+func applianceFiles(recon, ipxe string) ([]string, error) {
+	var files []string
+	for _, f := range []struct{ dir, name, dst string }{
+		{recon, "vmlinuz", "usr/share/outpost/recon/vmlinuz"},
+		{recon, "initramfs.cpio.gz", "usr/share/outpost/recon/initramfs.cpio.gz"},
+		{recon, "manifest.json", "usr/share/outpost/recon/manifest.json"},
+		{ipxe, "undionly.kpxe", "usr/share/outpost/ipxe/undionly.kpxe"},
+		{ipxe, "ipxe.efi", "usr/share/outpost/ipxe/ipxe.efi"},
+		{ipxe, "snponly.efi", "usr/share/outpost/ipxe/snponly.efi"},
+		{"/usr/sbin", "mke2fs", "usr/sbin/mke2fs"},
+		{"/usr/sbin", "e2fsck", "usr/sbin/e2fsck"},
+		{"/etc", "mke2fs.conf", "etc/mke2fs.conf"},
+	} {
+		src := filepath.Join(f.dir, f.name)
+		if _, err := os.Stat(src); err != nil {
+			return nil, fmt.Errorf("%w (make recon ipxe builds the images; scripts/deps.sh installs e2fsprogs)", err)
+		}
+		files = append(files, src+":"+f.dst)
+	}
+	// mkuimage's own ldd pass would also read the modules; resolve the
+	// libraries of the two dynamic binaries here instead.
+	libs, err := ldd.FList("/usr/sbin/mke2fs", "/usr/sbin/e2fsck")
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range libs {
+		files = append(files, l+":"+strings.TrimPrefix(l, "/"))
+	}
+	return files, nil
+}
+
+func (b *builder) build(image string, modules []string, extra []string) error {
 	start := time.Now()
 	kver, err := readTrim(filepath.Join(b.kernel, "VERSION"))
 	if err != nil {
@@ -123,14 +188,25 @@ func (b *builder) build(image string, modules []string) error {
 		return err
 	}
 	cpio := filepath.Join(stage, "initramfs.cpio")
-	cmd := exec.Command("go", "tool", "mkuimage", "-config-file", b.templates, "-config", image, "-o", cpio,
-		"-skip-ldd", "-files", modStage+":lib/modules/outpost", "-files", release+":etc/outpost-release")
+	args := []string{"tool", "mkuimage", "-config-file", b.templates, "-config", image, "-o", cpio,
+		"-files", modStage + ":lib/modules/outpost", "-files", release + ":etc/outpost-release", "-skip-ldd"}
+	for _, f := range extra {
+		args = append(args, "-files", f)
+	}
+	cmd := exec.Command("go", args...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOAMD64=v1")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("mkuimage: %w", err)
 	}
-	if err := gzipFile(cpio, filepath.Join(b.out, "initramfs.cpio.gz")); err != nil {
+	// The appliance carries the recon image, already compressed; zstd
+	// at its best level still saves a good share on the rest.
+	initrd := "initramfs.cpio.gz"
+	compress := gzipFile
+	if image == "appliance" {
+		initrd, compress = "initramfs.cpio.zst", zstdFile
+	}
+	if err := compress(cpio, filepath.Join(b.out, initrd)); err != nil {
 		return err
 	}
 	if err := copyFile(filepath.Join(b.kernel, "vmlinuz"), filepath.Join(b.out, "vmlinuz")); err != nil {
@@ -140,7 +216,7 @@ func (b *builder) build(image string, modules []string) error {
 	if err != nil {
 		return err
 	}
-	described, err := initramfs.Describe(b.out, map[string]string{"kernel": "vmlinuz", "initramfs": "initramfs.cpio.gz"})
+	described, err := initramfs.Describe(b.out, map[string]string{"kernel": "vmlinuz", "initramfs": initrd})
 	if err != nil {
 		return err
 	}
@@ -183,6 +259,19 @@ func copyFile(src, dst string) error {
 }
 
 func gzipFile(src, dst string) error {
+	return compressFile(src, dst, func(w io.Writer) (io.WriteCloser, error) {
+		return gzip.NewWriterLevel(w, gzip.BestCompression)
+	})
+}
+
+func zstdFile(src, dst string) error {
+	return compressFile(src, dst, func(w io.Writer) (io.WriteCloser, error) {
+		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
+	})
+}
+
+// compressFile writes src compressed to dst, atomically.
+func compressFile(src, dst string, newWriter func(io.Writer) (io.WriteCloser, error)) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
@@ -193,7 +282,11 @@ func gzipFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	zw, _ := gzip.NewWriterLevel(out, gzip.BestCompression)
+	zw, err := newWriter(out)
+	if err != nil {
+		out.Close()
+		return err
+	}
 	if _, err := io.Copy(zw, in); err != nil {
 		out.Close()
 		return err

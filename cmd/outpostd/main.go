@@ -14,12 +14,19 @@ import (
 	"syscall"
 
 	"github.com/outpostdc/outpost/appliance/config"
+	"github.com/outpostdc/outpost/initramfs"
 )
 
 // version is set by the build (-ldflags "-X main.version=...").
 var version = "dev"
 
 func main() {
+	// Images built by mkuimage cannot set -X; they record the version.
+	if version == "dev" {
+		if v := initramfs.ReleaseField(initramfs.Release, "version"); v != "" {
+			version = v
+		}
+	}
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "outpostd:", err)
 		os.Exit(1)

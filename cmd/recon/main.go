@@ -11,24 +11,19 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/outpostdc/outpost/initramfs"
+	"github.com/outpostdc/outpost/initramfs/kmod"
 	"github.com/outpostdc/outpost/recon"
 	"github.com/outpostdc/outpost/recon/agent"
 )
 
 // imageVersion reads the version the image build recorded.
 func imageVersion() string {
-	b, err := os.ReadFile("/etc/outpost-release")
-	if err != nil {
-		return "dev"
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "version="); ok {
-			return v
-		}
+	if v := initramfs.ReleaseField(initramfs.Release, "version"); v != "" {
+		return v
 	}
 	return "dev"
 }
@@ -67,7 +62,9 @@ func run(console *os.File) error {
 		return fmt.Errorf("kernel command line: %w", err)
 	}
 	fmt.Fprintf(console, "recon: mode %s, outpostd %s, boot NIC %s\n", p.Mode, p.URL, p.MAC)
-	if err := agent.LoadModules("/lib/modules/outpost", console); err != nil {
+	n, err := kmod.Load(kmod.Dir)
+	fmt.Fprintf(console, "recon: loaded %d kernel modules\n", n)
+	if err != nil {
 		fmt.Fprintf(console, "recon: %v\n", err)
 	}
 	if _, err := agent.BringUp(ctx, p.MAC, console); err != nil {

@@ -1,64 +1,16 @@
 package agent
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/u-root/u-root/pkg/dhclient"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
-
-// LoadModules loads the kernel modules listed, dependencies first, in
-// dir/load.order. A module already loaded (u-root's init may have done
-// it) counts as loaded.
-func LoadModules(dir string, console io.Writer) error {
-	f, err := os.Open(filepath.Join(dir, "load.order"))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	var failed []string
-	n := 0
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		name := strings.TrimSpace(sc.Text())
-		if name == "" || strings.HasPrefix(name, "#") {
-			continue
-		}
-		if err := loadModule(filepath.Join(dir, name)); err != nil {
-			failed = append(failed, name+": "+err.Error())
-			continue
-		}
-		n++
-	}
-	fmt.Fprintf(console, "recon: loaded %d kernel modules\n", n)
-	if len(failed) > 0 {
-		return fmt.Errorf("modules not loaded: %s", strings.Join(failed, "; "))
-	}
-	return sc.Err()
-}
-
-func loadModule(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	err = unix.FinitModule(int(f.Fd()), "", 0)
-	if errors.Is(err, unix.EEXIST) {
-		return nil
-	}
-	return err
-}
 
 // BringUp finds the NIC with mac, brings it up and configures it with
 // DHCP. It returns the interface name.

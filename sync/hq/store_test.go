@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/outpostdc/outpost/appliance"
@@ -17,24 +15,13 @@ import (
 
 // One PostgreSQL cluster for the package; each test gets its own database.
 var cluster *pgtest.Cluster
-var dbs atomic.Int32
 
-func TestMain(m *testing.M) {
-	c, err := pgtest.Start("")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "postgres:", err)
-		os.Exit(1)
-	}
-	cluster = c
-	code := m.Run()
-	c.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pgtest.Main(m, func(c *pgtest.Cluster) { cluster = c }) }
 
 func newStore(t *testing.T) *Store {
 	t.Helper()
 	ctx := context.Background()
-	dsn, err := cluster.CreateDB(ctx, fmt.Sprintf("t%d", dbs.Add(1)))
+	dsn, err := cluster.NewDB(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

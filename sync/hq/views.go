@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -55,30 +56,52 @@ type Fact struct {
 
 // FactFilter selects facts of one kind.
 type FactFilter struct {
-	Kind  string
-	Site  string
+	Kind string
+	Site string
+	// Key selects one row (with Site).
+	Key   string
 	Where map[string]string // JSON field = value
-	Limit int
+	// AnyOf: the JSON field is one of the values.
+	AnyOf map[string][]string
+	// NewestBy, a JSON field holding Unix nanoseconds, lists the newest
+	// first; otherwise the order is by site and key.
+	NewestBy string
+	Limit    int
 }
 
 // Facts lists facts; machines across all sites are Facts{Kind: "machines"}.
 func (s *Store) Facts(ctx context.Context, f FactFilter) ([]Fact, error) {
-	q := `SELECT site_id, key, data FROM facts WHERE kind = $1`
-	args := []any{f.Kind}
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	q := `SELECT site_id, key, data FROM facts WHERE kind = ` + arg(f.Kind)
 	if f.Site != "" {
-		args = append(args, f.Site)
-		q += ` AND site_id = $2`
+		q += ` AND site_id = ` + arg(f.Site)
+	}
+	if f.Key != "" {
+		q += ` AND key = ` + arg(f.Key)
 	}
 	for k, v := range f.Where {
-		args = append(args, k, v)
-		q += ` AND data ->> $` + itoa(len(args)-1) + ` = $` + itoa(len(args))
+		q += ` AND data ->> ` + arg(k) + ` = ` + arg(v)
+	}
+	for k, vs := range f.AnyOf {
+		q += ` AND data ->> ` + arg(k) + ` = ANY(` + arg(vs) + `)`
+	}
+	if f.NewestBy != "" {
+		q += ` ORDER BY (data ->> ` + arg(f.NewestBy) + `)::BIGINT DESC, site_id, key`
+	} else {
+		q += ` ORDER BY site_id, key`
 	}
 	lim := f.Limit
 	if lim <= 0 || lim > 100000 {
 		lim = 10000
 	}
-	args = append(args, lim)
-	q += ` ORDER BY site_id, key LIMIT $` + itoa(len(args))
+	return s.queryFacts(ctx, q+` LIMIT `+arg(lim), args...)
+}
+
+func (s *Store) queryFacts(ctx context.Context, q string, args ...any) ([]Fact, error) {
 	rows, err := s.DB.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -93,11 +116,6 @@ func (s *Store) Facts(ctx context.Context, f FactFilter) ([]Fact, error) {
 		out = append(out, x)
 	}
 	return out, rows.Err()
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }
 
 // Request is a provisioning request with its site's progress report.

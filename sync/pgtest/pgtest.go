@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,6 +24,28 @@ type Cluster struct {
 	Port int
 	// NS, if set, is the network namespace the server runs in.
 	NS string
+	// dbs numbers NewDB's databases.
+	dbs atomic.Int32
+}
+
+// Main runs a package's tests with one cluster, started before them and
+// stopped after; use hands it to the package, whose tests each make a
+// database of their own with NewDB.
+func Main(m *testing.M, use func(*Cluster)) {
+	c, err := Start("")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "postgres:", err)
+		os.Exit(1)
+	}
+	use(c)
+	code := m.Run()
+	c.Stop()
+	os.Exit(code)
+}
+
+// NewDB makes a database with a name of its own and returns its DSN.
+func (c *Cluster) NewDB(ctx context.Context) (string, error) {
+	return c.CreateDB(ctx, fmt.Sprintf("t%d", c.dbs.Add(1)))
 }
 
 func bin(name string) (string, error) {

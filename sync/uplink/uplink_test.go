@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -20,24 +19,17 @@ import (
 	"github.com/outpostdc/outpost/appliance/policy"
 	"github.com/outpostdc/outpost/appliance/sqlite"
 	"github.com/outpostdc/outpost/sync/hq"
+	"github.com/outpostdc/outpost/sync/hq/hqtest"
 	"github.com/outpostdc/outpost/sync/pgtest"
 	"github.com/outpostdc/outpost/sync/wire"
 )
 
 var cluster *pgtest.Cluster
-var dbs atomic.Int32
 
-func TestMain(m *testing.M) {
-	c, err := pgtest.Start("")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "postgres:", err)
-		os.Exit(1)
-	}
-	cluster = c
-	code := m.Run()
-	c.Stop()
-	os.Exit(code)
-}
+// sites numbers sites made up by tests.
+var sites atomic.Int32
+
+func TestMain(m *testing.M) { pgtest.Main(m, func(c *pgtest.Cluster) { cluster = c }) }
 
 type fixture struct {
 	site   *sqlite.Store
@@ -50,15 +42,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	dsn, err := cluster.CreateDB(ctx, fmt.Sprintf("u%d", dbs.Add(1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := hq.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
+	h := hqtest.Store(t, cluster)
 	key, err := h.AddSite(ctx, "lon1", "London 1")
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +195,7 @@ func TestForgedKeyRefused(t *testing.T) {
 		{strings.Repeat(" ", wire.MaxBatchBytes+1), 413},
 	} {
 		req, _ := http.NewRequest("POST", f.srv.URL+wire.PathPush, strings.NewReader(tc.body))
-		key, _ := f.hq.AddSite(ctx, fmt.Sprintf("s%d", dbs.Add(1)), "x")
+		key, _ := f.hq.AddSite(ctx, fmt.Sprintf("s%d", sites.Add(1)), "x")
 		req.Header.Set("Authorization", "Bearer "+key)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -38,13 +38,15 @@
     set(row, "state", j.state);
   }
 
-  // Poll the jobs shown as live every 2 s; a job that changed status
-  // reloads the page, which then shows the outcome and the machine's state.
+  // Poll the jobs shown as live every 2 s, by their keys (a job ID, or
+  // site:ID at HQ); a job that changed status reloads the page, which
+  // then shows the outcome and the machine's state.
   function poll() {
     var rows = live();
     if (!rows.length) return;
     var ids = rows.map(function (r) { return r.dataset.job; }).filter(function (v, i, a) { return a.indexOf(v) === i; });
-    fetch(base + "/jobs.json?id=" + ids.join(","), { credentials: "same-origin", headers: { Accept: "application/json" } })
+    var q = ids.map(function (k) { return "id=" + encodeURIComponent(k); }).join("&");
+    fetch(base + "/jobs.json?" + q, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (res) {
         if (res.status === 401) { window.location.reload(); throw new Error("logged out"); }
         return res.json();
@@ -53,7 +55,7 @@
         var changed = false;
         body.jobs.forEach(function (j) {
           rows.forEach(function (r) {
-            if (r.dataset.job !== String(j.id)) return;
+            if (r.dataset.job !== j.key) return;
             if (r.dataset.status !== j.status || (j.status === "running") !== !!r.querySelector("progress")) changed = true;
             else update(r, j);
           });

@@ -93,6 +93,12 @@ type Host struct {
 // AddHost adds a client namespace with eth0 bridged to the server.
 func (n *Net) AddHost(t testing.TB, mac string) *Host {
 	t.Helper()
+	return n.AddHostOn(t, n.Bridge, mac)
+}
+
+// AddHostOn adds a client namespace with eth0 on another bridge.
+func (n *Net) AddHostOn(t testing.TB, bridge, mac string) *Host {
+	t.Helper()
 	n.hosts++
 	h := &Host{NS: fmt.Sprintf("%s-h%d", n.NS, n.hosts), Dev: "eth0", MAC: mac}
 	Run(t, "ip", "netns", "add", h.NS)
@@ -100,7 +106,7 @@ func (n *Net) AddHost(t testing.TB, mac string) *Host {
 	peer := fmt.Sprintf("vh%d", n.hosts)
 	// Create the pair in the server namespace, then move one end out.
 	n.IP(t, "link", "add", peer, "type", "veth", "peer", "name", "eth0", "netns", h.NS)
-	n.IP(t, "link", "set", peer, "master", n.Bridge)
+	n.IP(t, "link", "set", peer, "master", bridge)
 	n.IP(t, "link", "set", peer, "up")
 	Run(t, "ip", "-n", h.NS, "link", "set", "lo", "up")
 	if mac != "" {

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,12 +108,32 @@ func (v *VM) Args(t testing.TB) []string {
 // output is the serial console.
 func (v *VM) Start(t testing.TB) *Proc {
 	t.Helper()
+	p, _ := v.start(t, false)
+	return p
+}
+
+// StartConsole boots the VM and also returns its serial console's input,
+// for typing at the guest's shell.
+func (v *VM) StartConsole(t testing.TB) (*Proc, io.WriteCloser) {
+	t.Helper()
+	return v.start(t, true)
+}
+
+func (v *VM) start(t testing.TB, input bool) (*Proc, io.WriteCloser) {
+	t.Helper()
 	RequireCmd(t, "qemu-system-x86_64")
 	qa := v.Args(t)
 	args := append([]string{"netns", "exec", v.NS, "qemu-system-x86_64"}, qa...)
 	cmd := exec.CommandContext(context.Background(), "ip", args...)
 	t.Logf("vm %s: qemu %s", v.Name, strings.Join(qa, " "))
-	return Start(t, "vm "+v.Name, cmd)
+	var in io.WriteCloser
+	if input {
+		var err error
+		if in, err = cmd.StdinPipe(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return Start(t, "vm "+v.Name, cmd), in
 }
 
 // BootTimeout is how long a TCG guest may take to reach userland.
