@@ -57,6 +57,8 @@ func TestSupervisorBackoff(t *testing.T) {
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
 	waitFor(t, 10*time.Second, "six starts", func() bool { mu.Lock(); defer mu.Unlock(); return len(starts) >= 6 })
+	// Read before cancelling: a stop records its own LastExit.
+	st := s.State()
 	cancel()
 	<-done
 	mu.Lock()
@@ -68,7 +70,7 @@ func TestSupervisorBackoff(t *testing.T) {
 			t.Errorf("gap %d: %s, want about %dms", i, gap, w)
 		}
 	}
-	if st := s.State(); st.Restarts < 5 || st.LastExit != "exited with status 3" {
+	if st.Restarts < 5 || st.LastExit != "exited with status 3" {
 		t.Errorf("state %+v", st)
 	}
 	if !strings.Contains(out.String(), "flaky-ran") || !strings.Contains(out.String(), "flaky exited with status 3; restarting in 40ms") {
