@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Outpost's benchmarks against their peers; see bench/README.md.
 #
-#   sudo bench/run.sh [dhcp|http|ingest|query|install|jobs|all]...   (default all)
+#   sudo bench/run.sh [dhcp|http|ingest|query|install|jobs|sync|all]...   (default all)
 #   sudo QUICK=1 bench/run.sh ...    smoke run: small N, short steps, not comparable
 #
 # Tables go to stdout and to bench/results/<part>.txt; progress to stderr.
@@ -20,17 +20,19 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/gobench.sh"
 # shellcheck source=bench/install.sh
 . "$here/install.sh"
+# shellcheck source=bench/sync.sh
+. "$here/sync.sh"
 
-all=(dhcp http ingest query install jobs)
+all=(dhcp http ingest query install jobs sync)
 parts=("$@")
 [ ${#parts[@]} -eq 0 ] && parts=(all)
 todo=()
 for p in "${parts[@]}"; do
   case $p in
   all) todo+=("${all[@]}") ;;
-  dhcp | http | ingest | query | install | jobs) todo+=("$p") ;;
+  dhcp | http | ingest | query | install | jobs | sync) todo+=("$p") ;;
   -h | --help | help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "usage: $0 [dhcp|http|ingest|query|install|jobs|all]..." >&2; exit 2 ;;
+  *) echo "usage: $0 [dhcp|http|ingest|query|install|jobs|sync|all]..." >&2; exit 2 ;;
   esac
 done
 

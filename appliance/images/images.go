@@ -50,7 +50,8 @@ type Meta struct {
 	SHA256 string `json:"sha256"`
 }
 
-func (m Meta) check() error {
+// Check validates the name, version and format.
+func (m Meta) Check() error {
 	if !validName(m.Name) {
 		return appliance.Errorf(appliance.CodeInvalid, "name %q: use letters, digits and ._+- (up to 128)", m.Name)
 	}
@@ -68,7 +69,7 @@ func (m Meta) check() error {
 // Add stores an image read from r (an upload). Nothing is kept if the
 // content does not match its format or declared hash.
 func (s *Store) Add(ctx context.Context, m Meta, r io.Reader, actor appliance.Actor) (sqlite.Image, error) {
-	if err := m.check(); err != nil {
+	if err := m.Check(); err != nil {
 		return sqlite.Image{}, err
 	}
 	dir := filepath.Join(s.Dir, "os")

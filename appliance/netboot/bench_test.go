@@ -2,18 +2,26 @@ package netboot
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/outpostdc/outpost/appliance"
 	"github.com/outpostdc/outpost/appliance/sqlite"
+	"github.com/outpostdc/outpost/boot"
 	"github.com/outpostdc/outpost/boot/dhcp"
-	"net/netip"
-	"time"
+	"github.com/outpostdc/outpost/boot/httpboot"
 )
 
 // BenchmarkDORA measures one DISCOVER+REQUEST exchange through the DHCP
@@ -63,3 +71,85 @@ func BenchmarkDORA(b *testing.B) {
 	st.Flush(context.Background())
 	_ = time.Second
 }
+
+// BenchmarkBootScript measures one /boot.ipxe request through httpboot's
+// handler with the real inventory behind it: the lookup, the decision, the
+// script and the timeline event, whose batch is written inside the timing
+// (run with -cpu 1 to charge the writer to the requests, as on the box).
+func BenchmarkBootScript(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		macs  int
+		fresh bool // a new Service, so an empty lookup cache, per request
+	}{
+		{"same-mac", 1, false},
+		{"1000-macs", 1000, false},
+		{"uncached", 1000, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			ctx := context.Background()
+			st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "outpost.db"), sqlite.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			cfg := Config{Base: "http://10.99.0.1", Kernel: "recon/vmlinuz", TokenTTL: time.Minute,
+				Policy: appliance.BootPolicy{Arches: []boot.Arch{boot.ArchBIOS}}}
+			urls := make([]string, bc.macs)
+			for i := range urls {
+				mac := net.HardwareAddr{0x52, 0x54, 0, 0xbe, byte(i >> 8), byte(i)}
+				if _, err := st.CreateMachine(ctx, sqlite.NewMachine{Serial: fmt.Sprint("BENCH-", i), MACs: []string{mac.String()},
+					State: appliance.StateDeployed}, "bench", ""); err != nil {
+					b.Fatal(err)
+				}
+				urls[i] = "/boot.ipxe?mac=" + mac.String() + "&platform=pcbios&buildarch=x86_64"
+			}
+			hb := &httpboot.Server{Booter: &Service{Store: st, Cfg: cfg}, Recorder: st, Log: slog.New(slog.DiscardHandler),
+				M: httpboot.NewMetrics(prometheus.NewRegistry()), Base: cfg.Base}
+			h := hb.Handler()
+			reqs := make([]*http.Request, len(urls))
+			for i, u := range urls {
+				reqs[i] = httptest.NewRequest("GET", u, nil)
+				reqs[i].RemoteAddr = "10.99.0.2:40000"
+			}
+			w := &sink{h: http.Header{}}
+			// Two passes: the first stores each machine's firmware, which
+			// drops the cache; the second fills it.
+			for range 2 {
+				for _, r := range reqs {
+					h.ServeHTTP(w, r)
+				}
+			}
+			if err := st.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if bc.fresh {
+					hb.Booter = &Service{Store: st, Cfg: cfg}
+				}
+				clear(w.h)
+				w.code = 0
+				h.ServeHTTP(w, reqs[i%len(reqs)])
+				if w.code != 0 && w.code != http.StatusOK {
+					b.Fatalf("status %d", w.code)
+				}
+			}
+			if err := st.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+// sink is a ResponseWriter that keeps nothing, so that the benchmark
+// counts the handler's allocations, not a recorder's.
+type sink struct {
+	h    http.Header
+	code int
+}
+
+func (s *sink) Header() http.Header         { return s.h }
+func (s *sink) Write(p []byte) (int, error) { return len(p), nil }
+func (s *sink) WriteHeader(code int)        { s.code = code }

@@ -1,5 +1,10 @@
 // Package netboot answers the boot services' questions from the inventory:
 // it implements boot.Booter on the SQLite store and the pure boot decision.
+//
+// Machine lookups are cached per MAC for one store generation, so a
+// machine that asks again while nothing in the inventory changed costs no
+// SQL; any write to the inventory (not leases or boot events) drops the
+// whole cache.
 package netboot
 
 import (
@@ -9,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/outpostdc/outpost/appliance"
@@ -35,6 +41,51 @@ type Service struct {
 	Cfg   Config
 	Log   *slog.Logger
 	Now   func() time.Time
+
+	cache lookups
+}
+
+// maxCached bounds the lookup cache; past it the cache starts over.
+const maxCached = 1 << 16
+
+// lookups holds machines found by MAC, with the firmware stored for them,
+// as of one store generation.
+type lookups struct {
+	mu  sync.Mutex
+	gen uint64
+	m   map[string]cached
+}
+
+type cached struct {
+	m  appliance.Machine // without hardware or interfaces: Decide needs neither
+	fw string
+}
+
+// get is keyed by the MAC's bytes: string(mac) in an index allocates nothing.
+func (l *lookups) get(gen uint64, mac net.HardwareAddr) (cached, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.gen != gen {
+		return cached{}, false
+	}
+	c, ok := l.m[string(mac)]
+	return c, ok
+}
+
+// put stores what was read after Generation returned gen.
+func (l *lookups) put(gen uint64, mac net.HardwareAddr, c cached) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if gen < l.gen {
+		return // read before a newer write
+	}
+	if gen > l.gen || len(l.m) >= maxCached {
+		l.gen, l.m = gen, make(map[string]cached)
+	}
+	if l.m == nil {
+		l.m = make(map[string]cached)
+	}
+	l.m[string(mac)] = c
 }
 
 // Host returns the reservation for a MAC from the inventory.
@@ -57,14 +108,25 @@ func (s *Service) Host(ctx context.Context, mac net.HardwareAddr) (boot.Host, bo
 // Boot looks the machine up, records it as discovered if it is new, and
 // turns the pure decision into a script decision.
 func (s *Service) Boot(ctx context.Context, c boot.Client) (boot.Decision, error) {
-	m, err := s.Store.MachineByMAC(ctx, c.MAC.String())
+	// The BMC's EFI boot flag follows the firmware the machine last
+	// booted with.
+	fw := "bios"
+	if c.Firmware.EFI() {
+		fw = "efi"
+	}
+	gen := s.Store.Generation()
+	if hit, ok := s.cache.get(gen, c.MAC); ok && hit.fw == fw {
+		return s.script(ctx, c, &hit.m, appliance.Decide(&hit.m, c.Firmware, s.Cfg.Policy))
+	}
+	mac := c.MAC.String()
+	m, err := s.Store.MachineByMAC(ctx, mac)
 	var mp *appliance.Machine
 	switch {
 	case err == nil:
 		mp = &m
 	case appliance.IsCode(err, appliance.CodeNotFound):
 		key, _ := appliance.IdentityKey(c.Serial, c.UUID, "")
-		m, err = s.Store.Discover(ctx, c.MAC.String(), key)
+		m, err = s.Store.Discover(ctx, mac, key)
 		if err != nil {
 			return boot.Decision{}, err
 		}
@@ -76,15 +138,12 @@ func (s *Service) Boot(ctx context.Context, c boot.Client) (boot.Decision, error
 		return boot.Decision{}, err
 	}
 	if mp != nil {
-		// The BMC's EFI boot flag follows the firmware the machine last
-		// booted with.
-		fw := "bios"
-		if c.Firmware.EFI() {
-			fw = "efi"
-		}
 		if err := s.Store.SetFirmware(ctx, mp.ID, fw); err != nil {
 			return boot.Decision{}, err
 		}
+		slim := *mp
+		slim.Hardware, slim.Interfaces = nil, nil
+		s.cache.put(gen, c.MAC, cached{m: slim, fw: fw})
 	}
 	d := appliance.Decide(mp, c.Firmware, s.Cfg.Policy)
 	return s.script(ctx, c, mp, d)

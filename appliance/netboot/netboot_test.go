@@ -2,7 +2,11 @@ package netboot
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
 	"regexp"
@@ -13,6 +17,7 @@ import (
 	"github.com/outpostdc/outpost/appliance"
 	"github.com/outpostdc/outpost/appliance/sqlite"
 	"github.com/outpostdc/outpost/boot"
+	"github.com/outpostdc/outpost/boot/httpboot"
 )
 
 func newService(t *testing.T) *Service {
@@ -110,5 +115,103 @@ func TestHost(t *testing.T) {
 	other, _ := net.ParseMAC("52:54:00:00:00:02")
 	if _, ok, err := s.Host(ctx, other); ok || err != nil {
 		t.Fatalf("unknown MAC: %v %v", ok, err)
+	}
+}
+
+// A machine that boots again while nothing changed is answered from the
+// lookup cache; any write to the inventory must be seen by the next boot.
+func TestBootSeesInventoryChanges(t *testing.T) {
+	s := newService(t)
+	ctx := context.Background()
+	mac, _ := net.ParseMAC("52:54:00:00:02:01")
+	m, err := s.Store.CreateMachine(ctx, sqlite.NewMachine{Serial: "C1", MACs: []string{mac.String()},
+		State: appliance.StateDeployed}, "t", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bios := boot.Client{MAC: mac, Firmware: boot.Firmware{Arch: boot.ArchBIOS, IPXE: true}}
+	for i := 0; i < 2; i++ { // the second from the cache
+		if d, err := s.Boot(ctx, bios); err != nil || d.Action != boot.ActionLocal {
+			t.Fatalf("deployed, boot %d: %+v %v", i, d, err)
+		}
+	}
+	if _, err := s.Store.Transition(ctx, m.ID, appliance.StateRecycling, "t", "decommission"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Boot(ctx, bios)
+	if err != nil || d.Action != boot.ActionLinux || !strings.Contains(d.Cmdline, "outpost.mode=wipe") {
+		t.Fatalf("after the move to recycling: %+v %v", d, err)
+	}
+	// The firmware is stored again when it changes, cache or not.
+	if _, err := s.Store.Transition(ctx, m.ID, appliance.StateBroken, "t", "disk"); err != nil {
+		t.Fatal(err)
+	}
+	s.Boot(ctx, bios)
+	efi := bios
+	efi.Firmware.Arch = boot.ArchEFIx64
+	d, err = s.Boot(ctx, efi)
+	if err != nil || d.Action != boot.ActionLocal || !strings.Contains(d.Message, "disk") {
+		t.Fatalf("broken: %+v %v", d, err)
+	}
+	if fw, err := s.Store.Firmware(ctx, m.ID); err != nil || fw != "efi" {
+		t.Fatalf("firmware %q %v, want efi", fw, err)
+	}
+}
+
+// The timeline still shows each script request and why, through the real
+// HTTP handler and the store's batched event writer.
+func TestScriptTimeline(t *testing.T) {
+	s := newService(t)
+	ctx := context.Background()
+	known := "52:54:00:00:03:01"
+	m, err := s.Store.CreateMachine(ctx, sqlite.NewMachine{Serial: "T1", MACs: []string{known},
+		State: appliance.StateDeployed}, "t", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb := &httpboot.Server{Booter: s, Recorder: s.Store, Log: slog.New(slog.DiscardHandler), Base: s.Cfg.Base}
+	ts := httptest.NewServer(hb.Handler())
+	defer ts.Close()
+	get := func(mac string) string {
+		t.Helper()
+		resp, err := http.Get(ts.URL + "/boot.ipxe?mac=" + mac + "&platform=pcbios&buildarch=x86_64")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET for %s: %d %s", mac, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	for i := 0; i < 3; i++ {
+		if body := get(known); !strings.Contains(body, "sanboot") {
+			t.Fatalf("deployed machine got %q", body)
+		}
+	}
+	unknown := "52:54:00:00:03:02"
+	if body := get(unknown); !strings.Contains(body, "outpost.token=") {
+		t.Fatalf("unknown machine got %q", body)
+	}
+	if err := s.Store.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tl, err := s.Store.Timeline(ctx, m.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var boots int
+	for _, e := range tl {
+		if e.Source == "boot" && strings.HasPrefix(e.Summary, "script: local (deployed: boot the local disk)") {
+			boots++
+		}
+	}
+	if boots == 0 {
+		t.Fatalf("the timeline lacks the deployed machine's script: %+v", tl)
+	}
+	evs, err := s.Store.Events(ctx, unknown, 0)
+	if err != nil || len(evs) != 1 || evs[0].Summary != "script: linux (unknown machine: recon to ingest it)" {
+		t.Fatalf("unknown machine's events: %+v %v", evs, err)
 	}
 }

@@ -1,6 +1,15 @@
 // Package sqlite is the inventory store: one SQLite file in WAL mode, a
 // single writer connection that takes its lock at BEGIN, a pool of
 // readers, and migrations embedded in the binary.
+//
+// Machines, state changes, audit entries, tokens and leases are written
+// durably (synchronous=FULL) before the call returns. Boot events, the
+// timeline's DHCP, TFTP and HTTP steps, are best effort: Record queues
+// them without blocking, the writer commits them in batches about 20 ms
+// after the first of a batch came (Flush waits for them), a full queue
+// drops them (counted by Options.OnEventDrop and logged), and events of
+// one batch that differ only in time are stored as one row that says how
+// many times and when the last one was.
 package sqlite
 
 import (
@@ -16,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -47,6 +57,8 @@ type Store struct {
 	leaseq chan leaseReq
 	eventq chan eventItem
 	onDrop func()
+	drops  atomic.Uint64 // events dropped, for the writer's warnings
+	kick   chan struct{} // Flush ends the writer's linger
 	stop   chan struct{}
 	wg     gosync.WaitGroup
 	closed gosync.Once
@@ -54,7 +66,17 @@ type Store struct {
 	// parses SQL anew for every unprepared query.
 	stmts  gosync.Map // query string -> *sql.Stmt on the reader pool
 	wstmts gosync.Map // the same on the writer
+	// gen counts ended write transactions, so that callers can cache
+	// inventory reads: see Generation.
+	gen atomic.Uint64
 }
+
+// Generation changes after every write transaction on the inventory has
+// ended (lease and boot-event batches change no machine and leave it).
+// A read begun after Generation returned g sees every write ended before
+// it, so a result cached under g is current while Generation returns g.
+// Only this process writes the file; an outside writer would go unseen.
+func (s *Store) Generation() uint64 { return s.gen.Load() }
 
 // txStmt returns a statement bound to tx, reusing one prepared at Open
 // when there is one: the writer pool has one connection, so those are
@@ -130,7 +152,7 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	}
 	s := &Store{w: w, log: o.Log, now: o.Now, onDrop: o.OnEventDrop,
 		leaseq: make(chan leaseReq, 1024), eventq: make(chan eventItem, o.EventQueue),
-		stop: make(chan struct{})}
+		kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -227,6 +249,9 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 
 // tx runs fn in a write transaction on the single writer connection.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	// After the commit: a reader that saw the old generation may have
+	// read the old rows.
+	defer s.gen.Add(1)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err

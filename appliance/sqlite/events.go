@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"net/netip"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/outpostdc/outpost/appliance"
@@ -16,16 +18,22 @@ const (
 	qLeaseMAC    = `SELECT mac FROM leases WHERE ip = ? ORDER BY updated_at DESC LIMIT 1`
 )
 
-// maxEventBatch bounds one events transaction, and so how long a lease
-// commit can wait behind it.
+// maxEventBatch bounds the rows of one events transaction, and so how
+// long a lease commit can wait behind it.
 const maxEventBatch = 256
 
+// maxEventsFolded bounds the events one batch takes in, rows or not, so
+// that a fast stream of repeats cannot keep the writer draining forever.
+const maxEventsFolded = 4096
+
 // Record queues a boot event for the timeline. It never blocks: a full
-// queue drops the event and says so through Options.OnEventDrop.
+// queue drops the event and says so through Options.OnEventDrop. It never
+// changes e.Detail, so callers may share one map between events.
 func (s *Store) Record(e boot.Event) {
 	select {
 	case s.eventq <- eventItem{e: e}:
 	default:
+		s.drops.Add(1)
 		if s.onDrop != nil {
 			s.onDrop()
 		}
@@ -38,14 +46,107 @@ type eventItem struct {
 	done chan struct{}
 }
 
-func (s *Store) writeEvents(ctx context.Context, conn *sql.Conn, batch []eventItem) {
-	defer func() {
-		for _, it := range batch {
-			if it.done != nil {
-				close(it.done)
-			}
+// eventBatch folds events into rows as they come: events that differ only
+// in time become the first of them, with a count and the time of the last,
+// so a machine stuck re-fetching its script costs one row per batch.
+type eventBatch struct {
+	rows  []boot.Event
+	count []int
+	last  []time.Time
+	seen  map[eventKey]int
+	taken int
+	done  []chan struct{} // Flush markers, closed once the batch is written
+}
+
+// eventKey is what folded events share besides their detail.
+type eventKey struct {
+	mac, summary string
+	ip           netip.Addr
+	kind         boot.EventKind
+}
+
+func (b *eventBatch) add(it eventItem) {
+	if it.done != nil {
+		b.done = append(b.done, it.done)
+		return
+	}
+	b.taken++
+	e := it.e
+	k := eventKey{mac: string(e.MAC), summary: e.Summary, ip: e.IP, kind: e.Kind}
+	if i, ok := b.seen[k]; ok && sameDetail(b.rows[i].Detail, e.Detail) {
+		b.count[i]++
+		b.last[i] = e.Time
+		return
+	}
+	if b.seen == nil {
+		b.seen = make(map[eventKey]int)
+	}
+	b.seen[k] = len(b.rows)
+	b.rows = append(b.rows, e)
+	b.count = append(b.count, 1)
+	b.last = append(b.last, e.Time)
+}
+
+// full says the batch must be written now.
+func (b *eventBatch) full() bool {
+	return len(b.rows) >= maxEventBatch || b.taken >= maxEventsFolded || len(b.done) > 0
+}
+
+func (b *eventBatch) empty() bool { return len(b.rows) == 0 && len(b.done) == 0 }
+
+// events returns the rows, a folded one saying how many events it holds
+// and when the last was. The callers' detail maps are not changed.
+func (b *eventBatch) events() []boot.Event {
+	for i, n := range b.count {
+		if n == 1 {
+			continue
 		}
-	}()
+		e := &b.rows[i]
+		d := make(map[string]any, len(e.Detail)+2)
+		for k, v := range e.Detail {
+			d[k] = v
+		}
+		d["count"], d["last"] = n, b.last[i]
+		e.Detail = d
+		e.Summary += " (" + strconv.Itoa(n) + " times)"
+	}
+	return b.rows
+}
+
+// written closes the Flush markers and empties the batch for reuse.
+func (b *eventBatch) written() {
+	for _, d := range b.done {
+		close(d)
+	}
+	clear(b.rows) // drop the detail maps
+	clear(b.seen)
+	b.rows, b.count, b.last, b.done, b.taken = b.rows[:0], b.count[:0], b.last[:0], b.done[:0], 0
+}
+
+// sameDetail compares details of scalar values; anything else is taken
+// as different, which only costs a row.
+func sameDetail(a, b map[string]any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, av := range a {
+		bv, ok := b[k]
+		if !ok {
+			return false
+		}
+		switch av.(type) {
+		case string, bool, int, int64, uint64, float64:
+			if av != bv {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Store) writeEvents(ctx context.Context, conn *sql.Conn, rows []boot.Event) {
 	err := connTx(ctx, conn, func(tx *sql.Tx) error {
 		ins, err := s.txStmt(ctx, tx, qInsertEvent)
 		if err != nil {
@@ -57,11 +158,7 @@ func (s *Store) writeEvents(ctx context.Context, conn *sql.Conn, batch []eventIt
 			return err
 		}
 		defer byIP.Close()
-		for _, it := range batch {
-			if it.done != nil {
-				continue
-			}
-			e := it.e
+		for _, e := range rows {
 			mac := macString(e.MAC)
 			ip := ""
 			if e.IP.IsValid() {
@@ -86,7 +183,7 @@ func (s *Store) writeEvents(ctx context.Context, conn *sql.Conn, batch []eventIt
 		return nil
 	})
 	if err != nil {
-		s.log.Error("sqlite: boot events not written", "count", len(batch), "err", err)
+		s.log.Error("sqlite: boot events not written", "count", len(rows), "err", err)
 	}
 }
 
@@ -94,6 +191,12 @@ func (s *Store) writeEvents(ctx context.Context, conn *sql.Conn, batch []eventIt
 // that a reader sees its own writes.
 func (s *Store) Flush(ctx context.Context) error {
 	done := make(chan struct{})
+	// Wake the writer first: while it lingers it does not read the queue,
+	// which may be full.
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
 	select {
 	case s.eventq <- eventItem{done: done}:
 	case <-ctx.Done():

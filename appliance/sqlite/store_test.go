@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -391,11 +393,15 @@ func TestTimeline(t *testing.T) {
 func TestEventQueueDropsWhenFull(t *testing.T) {
 	dropped := 0
 	var mu gosync.Mutex
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "db"), Options{EventQueue: 1, OnEventDrop: func() {
-		mu.Lock()
-		dropped++
-		mu.Unlock()
-	}})
+	// Read only after Flush returns: the writer logs before it closes
+	// Flush's marker, so no lock is needed.
+	var logs strings.Builder
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "db"), Options{EventQueue: 1,
+		Log: slog.New(slog.NewTextHandler(&logs, nil)), OnEventDrop: func() {
+			mu.Lock()
+			dropped++
+			mu.Unlock()
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,5 +413,128 @@ func TestEventQueueDropsWhenFull(t *testing.T) {
 	defer mu.Unlock()
 	if dropped == 0 {
 		t.Fatal("a queue of one took 10000 events without dropping")
+	}
+	// The writer says so in its log, before the next batch is written.
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "events dropped") {
+		t.Fatalf("no warning about the drops in the log:\n%s", logs.String())
+	}
+}
+
+func TestEventsFoldRepeats(t *testing.T) {
+	s := open(t, "")
+	ctx := context.Background()
+	mac, _ := net.ParseMAC("52:54:00:00:00:01")
+	t0 := time.Now()
+	script := func(i int, fw string) boot.Event {
+		return boot.Event{Time: t0.Add(time.Duration(i) * time.Microsecond), Kind: boot.EventHTTP, MAC: mac,
+			Summary: "script: local (deployed: boot the local disk)", Detail: map[string]any{"firmware": fw, "action": "local"}}
+	}
+	const n = 1000
+	for i := 0; i < n; i++ {
+		s.Record(script(i, "bios"))
+	}
+	s.Record(script(n, "uefi-x64")) // another detail: its own row
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.Events(ctx, mac.String(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, folded := 0, 0
+	for _, e := range evs {
+		var d struct {
+			Count    int
+			Firmware string
+			Last     time.Time
+		}
+		if err := json.Unmarshal(e.Detail, &d); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case d.Firmware == "uefi-x64":
+			if d.Count != 0 || e.Summary != "script: local (deployed: boot the local disk)" {
+				t.Errorf("the odd one out was folded: %+v", e)
+			}
+		case d.Count == 0:
+			total++
+		default:
+			total += d.Count
+			folded++
+			if !strings.HasSuffix(e.Summary, fmt.Sprintf(" (%d times)", d.Count)) || !d.Last.After(e.Time) {
+				t.Errorf("folded row %+v: summary or last time wrong", e)
+			}
+		}
+	}
+	if total != n || folded == 0 || len(evs) > 5 {
+		t.Fatalf("%d rows hold %d of %d events (%d folded)", len(evs), total, n, folded)
+	}
+}
+
+func TestCloseWritesQueuedEvents(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outpost.db")
+	s, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac, _ := net.ParseMAC("52:54:00:00:00:01")
+	const n = 600
+	for i := 0; i < n; i++ {
+		// Distinct summaries: none folds, each needs its own row.
+		s.Record(boot.Event{Time: time.Now(), Kind: boot.EventDHCP, MAC: mac, Summary: fmt.Sprint("step ", i)})
+		if i == n/2 {
+			// Long enough for the writer to hold some in its batch,
+			// waiting for the linger timer, when Close comes.
+			time.Sleep(eventLinger / 4)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path)
+	evs, err := s.Events(context.Background(), mac.String(), 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != n {
+		t.Fatalf("%d of %d queued events written at close", len(evs), n)
+	}
+}
+
+func TestGeneration(t *testing.T) {
+	s := open(t, "")
+	ctx := context.Background()
+	g := s.Generation()
+	m, err := s.CreateMachine(ctx, NewMachine{Serial: "SN1", MACs: []string{"52:54:00:00:00:01"}}, "t", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Generation() == g {
+		t.Fatal("a new machine left the generation")
+	}
+	g = s.Generation()
+	if _, err := s.Transition(ctx, m.ID, appliance.StateBroken, "t", "fan"); err != nil {
+		t.Fatal(err)
+	}
+	if s.Generation() == g {
+		t.Fatal("a state change left the generation")
+	}
+	// Leases and boot events change no machine: caches keyed on the
+	// generation must survive a boot's DHCP and HTTP steps.
+	g = s.Generation()
+	mac, _ := net.ParseMAC("52:54:00:00:00:01")
+	if err := s.SaveLease(ctx, dhcp.Lease{IP: netip.MustParseAddr("10.0.0.5"), MAC: mac, State: dhcp.StateBound,
+		Expires: time.Now().Add(time.Hour), Updated: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	s.Record(boot.Event{Time: time.Now(), Kind: boot.EventHTTP, MAC: mac, Summary: "script"})
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s.Generation() != g {
+		t.Fatal("a lease or a boot event changed the generation")
 	}
 }

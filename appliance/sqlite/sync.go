@@ -34,12 +34,16 @@ func (s *Store) Sync(ctx context.Context) (SyncState, error) {
 	var st SyncState
 	var contact, part int64
 	err := s.r.QueryRowContext(ctx, `SELECT enabled, site_id, acked_seq, intent_cursor, last_contact, partitioned_since, last_error,
-		(SELECT count(*) FROM outbox), coalesce((SELECT max(seq) FROM outbox), 0), reset_seq FROM sync_state WHERE id = 1`).
-		Scan(&st.Enabled, &st.SiteID, &st.AckedSeq, &st.IntentCursor, &contact, &part, &st.LastError, &st.Backlog, &st.LastSeq, &st.ResetSeq)
+		coalesce((SELECT max(seq) FROM outbox), 0), reset_seq FROM sync_state WHERE id = 1`).
+		Scan(&st.Enabled, &st.SiteID, &st.AckedSeq, &st.IntentCursor, &contact, &part, &st.LastError, &st.LastSeq, &st.ResetSeq)
 	st.LastContact, st.PartitionedSince = fromNS(contact), fromNS(part)
 	if st.LastSeq < st.AckedSeq {
 		st.LastSeq = st.AckedSeq
 	}
+	// The outbox holds exactly the changes after acked_seq, numbered
+	// without gaps (HQ takes only consecutive batches), so this is its
+	// count without a scan of the whole table at every push.
+	st.Backlog = st.LastSeq - st.AckedSeq
 	return st, err
 }
 
@@ -84,7 +88,15 @@ func (s *Store) Resnapshot(ctx context.Context) error {
 		if err := tx.QueryRowContext(ctx, `SELECT coalesce(min(seq), 0) FROM outbox`).Scan(&first); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE sync_state SET reset_seq = ?, acked_seq = ? WHERE id = 1`, first, max(first-1, 0))
+		acked := first - 1
+		if first == 0 {
+			// Nothing to resend: the next change follows the last number
+			// used, so the outbox stays gapless after acked_seq.
+			if err := tx.QueryRowContext(ctx, `SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)`).Scan(&acked); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE sync_state SET reset_seq = ?, acked_seq = ? WHERE id = 1`, first, acked)
 		return err
 	})
 }

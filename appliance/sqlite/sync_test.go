@@ -82,3 +82,38 @@ func TestOutboxRowsMatchSnapshot(t *testing.T) {
 		t.Fatalf("enabling as another site: %v", err)
 	}
 }
+
+// Backlog is counted from sequence numbers, so the outbox must stay
+// gapless after acked_seq, also after a resnapshot of an empty inventory.
+func TestBacklogAfterEmptyResnapshot(t *testing.T) {
+	s := open(t, "")
+	ctx := context.Background()
+	if err := s.EnableSync(ctx, "lon1"); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := s.CreateMachine(ctx, NewMachine{Serial: "SN-1"}, "t", "")
+	cs, _ := s.Outbox(ctx, 0, 1000, 1<<20)
+	if len(cs) == 0 {
+		t.Fatal("nothing queued")
+	}
+	s.Acked(ctx, cs[len(cs)-1].Seq)
+	// Only the audit log is left after the machine goes; wipe it all as a
+	// rebuilt site would have nothing.
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM audit_log; DELETE FROM machines WHERE id = ?`, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s.Sync(ctx)
+	s.Acked(ctx, st.LastSeq)
+	if err := s.Resnapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.Sync(ctx); st.Backlog != 0 {
+		t.Fatalf("empty resnapshot: %+v", st)
+	}
+	s.CreateMachine(ctx, NewMachine{Serial: "SN-2"}, "t", "")
+	queued, _ := s.Outbox(ctx, 0, 1000, 1<<20)
+	st, _ = s.Sync(ctx)
+	if st.Backlog != int64(len(queued)) || len(queued) == 0 || queued[0].Seq != st.AckedSeq+1 {
+		t.Fatalf("backlog %d, queued %d from %d, acked %d", st.Backlog, len(queued), queued[0].Seq, st.AckedSeq)
+	}
+}

@@ -7,16 +7,37 @@ import (
 	"time"
 )
 
+// eventLinger is how long the first boot event of a batch waits for
+// others, so that a burst costs one transaction, not one per event.
+// Leases never wait on it, and Flush cuts it short.
+const eventLinger = 20 * time.Millisecond
+
+// dropLogEvery spaces the warnings about dropped boot events.
+const dropLogEvery = 10 * time.Second
+
 // writerLoop owns the two high-rate write paths. Leases come first: a
-// DHCP ACK waits on them. Timeline events go in small batches between
-// lease commits, with synchronous=NORMAL: losing the last events in a
-// power cut is acceptable, and the next FULL commit syncs them anyway.
+// DHCP ACK waits on them. Timeline events go in batches between lease
+// commits, with synchronous=NORMAL: losing the last events in a power cut
+// is acceptable, and the next FULL commit syncs them anyway.
 func (s *Store) writerLoop() {
 	defer s.wg.Done()
 	leases := make([]leaseReq, 0, maxLeaseBatch)
-	events := make([]eventItem, 0, maxEventBatch)
+	var ev eventBatch
+	linger := time.NewTimer(eventLinger)
+	linger.Stop()
+	lingering := false
+	hurry := false // a full batch was left queued: no linger for the next
+	var dropsLogged uint64
+	var dropLogAt time.Time
 	for {
-		leases, events = leases[:0], events[:0]
+		leases = leases[:0]
+		// While lingering, events stay queued: taking them one at a time
+		// would wake this goroutine for every Record.
+		eventq, lingerC := s.eventq, (<-chan time.Time)(nil)
+		if lingering {
+			eventq, lingerC = nil, linger.C
+		}
+		expired := false
 		select {
 		case r := <-s.leaseq:
 			leases = append(leases, r)
@@ -24,10 +45,14 @@ func (s *Store) writerLoop() {
 			select {
 			case r := <-s.leaseq:
 				leases = append(leases, r)
-			case e := <-s.eventq:
-				events = append(events, e)
+			case e := <-eventq:
+				ev.add(e)
+			case <-lingerC:
+				expired = true
+			case <-s.kick:
+				expired = lingering
 			case <-s.stop:
-				s.drain()
+				s.drain(&ev)
 				return
 			}
 		}
@@ -35,8 +60,25 @@ func (s *Store) writerLoop() {
 			s.flushLeases(s.fillLeases(leases))
 			continue
 		}
-		s.drainEvents(&events)
-		s.flushEvents(events)
+		if ev.empty() {
+			continue
+		}
+		if !expired && !hurry && !ev.full() {
+			if !lingering {
+				linger.Reset(eventLinger)
+				lingering = true
+			}
+			continue
+		}
+		linger.Stop()
+		lingering = false
+		s.drainEvents(&ev)
+		if d := s.drops.Load(); d != dropsLogged && time.Since(dropLogAt) >= dropLogEvery {
+			s.log.Warn("sqlite: boot event queue full, events dropped", "dropped", d-dropsLogged, "total", d)
+			dropsLogged, dropLogAt = d, time.Now()
+		}
+		s.flushEvents(&ev)
+		hurry = len(s.eventq) >= maxEventBatch
 	}
 }
 
@@ -61,14 +103,19 @@ func (s *Store) flushLeases(batch []leaseReq) {
 	}
 }
 
-func (s *Store) flushEvents(batch []eventItem) {
+func (s *Store) flushEvents(b *eventBatch) {
+	defer b.written()
+	rows := b.events()
+	if len(rows) == 0 {
+		return // only Flush markers
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := s.withConn(ctx, func(c *sql.Conn) error {
 		if _, err := c.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
 			return err
 		}
-		s.writeEvents(ctx, c, batch)
+		s.writeEvents(ctx, c, rows)
 		_, err := c.ExecContext(ctx, `PRAGMA synchronous = FULL`)
 		return err
 	})
@@ -79,31 +126,31 @@ func (s *Store) flushEvents(batch []eventItem) {
 	}
 }
 
-func (s *Store) drainEvents(batch *[]eventItem) {
-	for len(*batch) < maxEventBatch {
+func (s *Store) drainEvents(b *eventBatch) {
+	for !b.full() {
 		select {
 		case e := <-s.eventq:
-			*batch = append(*batch, e)
+			b.add(e)
 		default:
 			return
 		}
 	}
 }
 
-// drain writes whatever is queued, at stop.
-func (s *Store) drain() {
+// drain writes whatever is queued, at stop, after the events that were
+// waiting for the linger timer.
+func (s *Store) drain(ev *eventBatch) {
 	for {
 		leases := s.fillLeases(nil)
-		var events []eventItem
-		s.drainEvents(&events)
-		if len(leases) == 0 && len(events) == 0 {
+		s.drainEvents(ev)
+		if len(leases) == 0 && ev.empty() {
 			return
 		}
 		if len(leases) > 0 {
 			s.flushLeases(leases)
 		}
-		if len(events) > 0 {
-			s.flushEvents(events)
+		if !ev.empty() {
+			s.flushEvents(ev)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,6 +55,59 @@ type Server struct {
 	// HTTP boot. ImagesRoot holds kernels, initrds and OS images.
 	TFTPRoot, ImagesRoot *os.Root
 	render               *ipxe.Renderer
+	scripts              cache[scriptKey, []byte]
+	notes                cache[noteKey, note]
+	// Shared header values, never modified: two allocations fewer per
+	// script.
+	textPlain, noStore []string
+}
+
+// maxCached bounds each cache; past it a cache starts over.
+const maxCached = 1024
+
+// cache is a map that starts over when full.
+type cache[K comparable, V any] struct {
+	mu sync.Mutex
+	m  map[K]V
+}
+
+func (c *cache[K, V]) get(k K) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[k]
+	return v, ok
+}
+
+func (c *cache[K, V]) put(k K, v V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCached {
+		c.m = make(map[K]V)
+	}
+	c.m[k] = v
+}
+
+// scriptKey is all a script without a secret depends on: a local or halt
+// answer. A linux answer holds a one-time token and is rendered every
+// time.
+type scriptKey struct {
+	action  boot.Action
+	message string
+	efi     bool
+}
+
+// noteKey is all a script request's timeline entry depends on.
+type noteKey struct {
+	action                       boot.Action
+	reason, kernel, serial, uuid string
+	fw                           boot.Firmware
+}
+
+// note is a timeline entry's text; its detail map is shared by every
+// event made from it and must not be changed.
+type note struct {
+	summary string
+	detail  map[string]any
 }
 
 // Handler returns the routes: /boot.ipxe, /tftp/ and /images/.
@@ -62,15 +116,24 @@ func (s *Server) Handler() http.Handler {
 		s.Now = time.Now
 	}
 	s.render = ipxe.New()
+	s.textPlain, s.noStore = []string{"text/plain; charset=utf-8"}, []string{"no-store"}
 	mux := http.NewServeMux()
-	mux.Handle("GET /boot.ipxe", s.instrument("script", http.HandlerFunc(s.script)))
+	script := s.instrument("script", http.HandlerFunc(s.script))
+	mux.Handle("GET /boot.ipxe", script)
 	if s.TFTPRoot != nil {
 		mux.Handle("GET /tftp/{file...}", s.instrument("tftp", s.files(s.TFTPRoot, "file")))
 	}
 	if s.ImagesRoot != nil {
 		mux.Handle("GET /images/{file...}", s.instrument("images", s.files(s.ImagesRoot, "file")))
 	}
-	return mux
+	// Scripts are most requests: they skip the mux's pattern matching.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/boot.ipxe" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			script.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // Query limits.
@@ -101,24 +164,56 @@ func isUUID(s string) bool {
 }
 
 // ParseQuery reads iPXE's report of itself from a /boot.ipxe query. A query
-// without mac is the first stage and yields ok=false with no error.
+// without mac is the first stage and yields ok=false with no error. It
+// takes the query apart in place, as url.ParseQuery would but without a
+// map: this runs for every boot request.
 func ParseQuery(raw string) (c boot.Client, ok bool, err error) {
 	if len(raw) > maxQuery {
 		return c, false, errors.New("query too long")
 	}
-	q, err := url.ParseQuery(raw)
-	if err != nil {
-		return c, false, fmt.Errorf("bad query: %w", err)
-	}
-	for k, v := range q {
-		if len(v) > 1 {
-			return c, false, fmt.Errorf("%s given more than once", k)
+	var q struct{ mac, uuid, serial, platform, buildarch string }
+	var seen keySet
+	var invalid error // the first bad field; a malformed query wins over it
+	for rest := raw; rest != ""; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		if strings.Contains(pair, ";") {
+			return c, false, errors.New("bad query: invalid semicolon separator in query")
 		}
-		if len(v[0]) > maxField && k != "serial" {
-			return c, false, fmt.Errorf("%s too long", k)
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		if k, err = url.QueryUnescape(k); err == nil {
+			v, err = url.QueryUnescape(v)
+		}
+		if err != nil {
+			return c, false, fmt.Errorf("bad query: %w", err)
+		}
+		switch {
+		case invalid != nil:
+		case !seen.add(k):
+			invalid = fmt.Errorf("%s given more than once", k)
+		case len(v) > maxField && k != "serial":
+			invalid = fmt.Errorf("%s too long", k)
+		}
+		switch k {
+		case "mac":
+			q.mac = v
+		case "uuid":
+			q.uuid = v
+		case "serial":
+			q.serial = v
+		case "platform":
+			q.platform = v
+		case "buildarch":
+			q.buildarch = v
 		}
 	}
-	mac := q.Get("mac")
+	if invalid != nil {
+		return c, false, invalid
+	}
+	mac := q.mac
 	if mac == "" {
 		return c, false, nil
 	}
@@ -127,13 +222,13 @@ func ParseQuery(raw string) (c boot.Client, ok bool, err error) {
 		return c, false, fmt.Errorf("bad mac %q", mac)
 	}
 	c.MAC = hw
-	if u := q.Get("uuid"); u != "" {
+	if u := q.uuid; u != "" {
 		if !isUUID(u) {
 			return c, false, fmt.Errorf("bad uuid %q", u)
 		}
 		c.UUID = strings.ToLower(u)
 	}
-	serial := q.Get("serial")
+	serial := q.serial
 	if len(serial) > maxSerial {
 		return c, false, errors.New("serial too long")
 	}
@@ -143,7 +238,7 @@ func ParseQuery(raw string) (c boot.Client, ok bool, err error) {
 		}
 	}
 	c.Serial = strings.TrimSpace(serial)
-	c.Platform = q.Get("platform")
+	c.Platform = q.platform
 	c.Firmware.IPXE = true
 	switch c.Platform {
 	case "pcbios", "":
@@ -153,7 +248,7 @@ func ParseQuery(raw string) (c boot.Client, ok bool, err error) {
 	default:
 		return c, false, fmt.Errorf("bad platform %q", c.Platform)
 	}
-	switch arch := q.Get("buildarch"); arch {
+	switch arch := q.buildarch; arch {
 	case "", "x86_64", "i386":
 	case "arm64":
 		if c.Platform != "efi" {
@@ -166,14 +261,49 @@ func ParseQuery(raw string) (c boot.Client, ok bool, err error) {
 	return c, true, nil
 }
 
+// keySet finds repeated query keys: a scan for the few keys iPXE sends,
+// a map past them, so that a hostile query stays linear.
+type keySet struct {
+	few  [8]string
+	n    int
+	many map[string]bool
+}
+
+// add reports whether k is new.
+func (ks *keySet) add(k string) bool {
+	if ks.many != nil {
+		if ks.many[k] {
+			return false
+		}
+		ks.many[k] = true
+		return true
+	}
+	for _, x := range ks.few[:ks.n] {
+		if x == k {
+			return false
+		}
+	}
+	if ks.n < len(ks.few) {
+		ks.few[ks.n] = k
+		ks.n++
+		return true
+	}
+	ks.many = make(map[string]bool, 2*len(ks.few))
+	for _, x := range ks.few {
+		ks.many[x] = true
+	}
+	ks.many[k] = true
+	return true
+}
+
 func (s *Server) script(w http.ResponseWriter, r *http.Request) {
 	c, ok, err := ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h["Content-Type"], h["Cache-Control"] = s.textPlain, s.noStore
 	if !ok {
 		b, err := s.render.Chain(s.Base)
 		if err != nil {
@@ -190,17 +320,39 @@ func (s *Server) script(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no boot decision: internal error", http.StatusInternalServerError)
 		return
 	}
-	b, err := s.render.Render(d, c.Firmware.EFI())
+	b, err := s.renderCached(d, c.Firmware.EFI())
 	if err != nil {
 		s.Log.Error("httpboot: script not rendered", "mac", c.MAC, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	s.event(c.MAC, c.IP, "script: "+string(d.Action)+" ("+d.Reason+")", map[string]any{
-		"action": string(d.Action), "reason": d.Reason, "firmware": c.Firmware.String(),
-		"serial": c.Serial, "uuid": c.UUID, "kernel": d.Kernel,
-	})
+	k := noteKey{action: d.Action, reason: d.Reason, kernel: d.Kernel, serial: c.Serial, uuid: c.UUID, fw: c.Firmware}
+	n, hit := s.notes.get(k)
+	if !hit {
+		n = note{summary: "script: " + string(d.Action) + " (" + d.Reason + ")", detail: map[string]any{
+			"action": string(d.Action), "reason": d.Reason, "firmware": c.Firmware.String(),
+			"serial": c.Serial, "uuid": c.UUID, "kernel": d.Kernel,
+		}}
+		s.notes.put(k, n)
+	}
+	s.event(c.MAC, c.IP, n.summary, n.detail)
 	w.Write(b)
+}
+
+// renderCached renders d, reusing the bytes of answers without a secret.
+func (s *Server) renderCached(d boot.Decision, efi bool) ([]byte, error) {
+	if d.Action != boot.ActionLocal && d.Action != boot.ActionHalt {
+		return s.render.Render(d, efi)
+	}
+	k := scriptKey{action: d.Action, message: d.Message, efi: efi}
+	if b, ok := s.scripts.get(k); ok {
+		return b, nil
+	}
+	b, err := s.render.Render(d, efi)
+	if err == nil {
+		s.scripts.put(k, b)
+	}
+	return b, err
 }
 
 // files serves a tree with Range, ETag and sendfile: http.ServeContent on
@@ -236,12 +388,19 @@ func (s *Server) event(mac net.HardwareAddr, ip netip.Addr, summary string, d ma
 }
 
 func (s *Server) instrument(route string, h http.Handler) http.Handler {
+	if s.M == nil {
+		return h
+	}
+	// Resolved once: a label lookup hashes the values on every call.
+	sent, ok := s.M.Bytes.WithLabelValues(route), s.M.Requests.WithLabelValues(route, "200")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cw := &countingWriter{ResponseWriter: w}
 		h.ServeHTTP(cw, r)
-		if s.M != nil {
-			s.M.Bytes.WithLabelValues(route).Add(float64(cw.n))
-			s.M.Requests.WithLabelValues(route, strconv.Itoa(cw.status())).Inc()
+		sent.Add(float64(cw.n))
+		if code := cw.status(); code == http.StatusOK {
+			ok.Inc()
+		} else {
+			s.M.Requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
 		}
 	})
 }

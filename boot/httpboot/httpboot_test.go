@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +48,17 @@ func TestParseQuery(t *testing.T) {
 		{q: "mac=52:54:00:12:34:56&serial=" + strings.Repeat("x", 129), wantErr: "serial too long"},
 		{q: "mac=52:54:00:12:34:56&x=" + strings.Repeat("x", 3000), wantErr: "query too long"},
 		{q: "mac=%zz", wantErr: "bad query"},
+		{q: "mac=52:54:00:12:34:56;x=1", wantErr: "semicolon"},
+		{q: "mac=52:54:00:12:34:56&&platform=efi&", ok: true,
+			check: func(c boot.Client) bool { return c.Firmware.Arch == boot.ArchEFIx64 }},
+		{q: "platform=efi", ok: false},
+		{q: "mac=52%3A54%3A00%3A12%3A34%3A56&serial=A+B", ok: true,
+			check: func(c boot.Client) bool { return c.MAC.String() == "52:54:00:12:34:56" && c.Serial == "A B" }},
+		// Past the few keys iPXE sends, repeats are still found.
+		{q: "mac=52:54:00:12:34:56&a=1&b=&c&d=1&e=1&f=1&g=1&h=1&i=1&j=1&c=2", wantErr: "c given more than once"},
+		{q: "mac=52:54:00:12:34:56&a=1&b=&c&d=1&e=1&f=1&g=1&h=1&i=1&j=1&k=1", ok: true},
+		// A malformed query is reported before a repeated key.
+		{q: "mac=1&mac=2&x=%zz", wantErr: "bad query"},
 	} {
 		c, ok, err := ParseQuery(tc.q)
 		if tc.wantErr != "" {
@@ -74,6 +86,20 @@ func FuzzParseQuery(f *testing.F) {
 		}
 		if len(c.MAC) != 6 || !c.Firmware.IPXE || len(c.Serial) > maxSerial {
 			t.Fatalf("accepted %q as %+v", q, c)
+		}
+		// The hand-rolled split must agree with the standard library's.
+		std, err := url.ParseQuery(q)
+		if err != nil {
+			t.Fatalf("accepted %q, which url.ParseQuery refuses: %v", q, err)
+		}
+		for k, v := range std {
+			if len(v) != 1 {
+				t.Fatalf("accepted %q with %s given %d times", q, k, len(v))
+			}
+		}
+		if hw, err := net.ParseMAC(std.Get("mac")); err != nil || hw.String() != c.MAC.String() ||
+			std.Get("platform") != c.Platform || strings.TrimSpace(std.Get("serial")) != c.Serial {
+			t.Fatalf("%q: ours %+v, url.ParseQuery %v", q, c, std)
 		}
 		for _, r := range c.Serial {
 			if r < 0x20 || r > 0x7e {
@@ -147,11 +173,29 @@ func TestScript(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.HasPrefix(body, "#!ipxe\n") || !strings.Contains(body, "\nexit\n") {
 		t.Fatalf("second stage: %d %q", resp.StatusCode, body)
 	}
+	if resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("headers %v", resp.Header)
+	}
 	if seen.Serial != "S1" || !seen.IP.IsLoopback() {
 		t.Fatalf("booter saw %+v", seen)
 	}
 	if len(r.ev) != 1 || !strings.Contains(r.ev[0].Summary, "deployed: boot the local disk") || r.ev[0].MAC.String() != "52:54:00:12:34:56" {
 		t.Fatalf("events %+v", r.ev)
+	}
+	// Timeline entries are reused per decision and client; each must
+	// still hold its own request's facts.
+	get(t, ts.URL+"/boot.ipxe?mac=52:54:00:12:34:56&platform=efi&buildarch=x86_64&serial=S2")
+	get(t, ts.URL+"/boot.ipxe?mac=52:54:00:12:34:56&platform=pcbios&serial=S2")
+	if len(r.ev) != 3 || r.ev[0].Detail["serial"] != "S1" || r.ev[1].Detail["serial"] != "S2" ||
+		r.ev[1].Detail["firmware"] != "uefi-x64+ipxe" || r.ev[2].Detail["firmware"] != "bios+ipxe" ||
+		r.ev[2].Detail["reason"] != "deployed: boot the local disk" {
+		t.Fatalf("event details %+v", r.ev)
+	}
+	if resp, err := http.Post(ts.URL+"/boot.ipxe", "text/plain", nil); err != nil || resp.StatusCode != 405 {
+		t.Fatalf("POST: %v %v", resp, err)
+	}
+	if resp, err := http.Head(ts.URL + "/boot.ipxe"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("HEAD: %v %v", resp, err)
 	}
 	if resp, _ := get(t, ts.URL+"/boot.ipxe?mac=bad"); resp.StatusCode != 400 {
 		t.Fatalf("bad mac: %d", resp.StatusCode)
@@ -197,5 +241,42 @@ func TestFiles(t *testing.T) {
 	defer r.mu.Unlock()
 	if len(r.ev) == 0 || !strings.Contains(r.ev[0].Summary, "GET /images/recon/vmlinuz 1048576 bytes") {
 		t.Fatalf("events: %+v", r.ev)
+	}
+}
+
+// Local and halt scripts are kept once rendered; they must still follow
+// the message and the firmware, and a linux script, which carries a
+// one-time token, is rendered for every request.
+func TestScriptCache(t *testing.T) {
+	var next boot.Decision
+	ts, _, _ := newServer(t, booterFunc(func(boot.Client) (boot.Decision, error) { return next, nil }))
+	script := func(platform string) string {
+		t.Helper()
+		resp, body := get(t, ts.URL+"/boot.ipxe?mac=52:54:00:12:34:56&platform="+platform)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%d %q", resp.StatusCode, body)
+		}
+		return body
+	}
+	next = boot.Decision{Action: boot.ActionLocal, Message: "machine S1 is broken: fan"}
+	if b := script("pcbios"); !strings.Contains(b, "fan") || !strings.Contains(b, "sanboot") {
+		t.Fatalf("first: %q", b)
+	}
+	if b := script("efi"); strings.Contains(b, "sanboot") || !strings.Contains(b, "\nexit\n") {
+		t.Fatalf("EFI got the BIOS script: %q", b)
+	}
+	next.Message = "machine S1 is broken: disk"
+	if b := script("pcbios"); !strings.Contains(b, "disk") || strings.Contains(b, "fan") {
+		t.Fatalf("new message: %q", b)
+	}
+	next.Action = boot.ActionHalt
+	if b := script("pcbios"); !strings.Contains(b, "halted") {
+		t.Fatalf("halt: %q", b)
+	}
+	for _, tok := range []string{"t1", "t2"} {
+		next = boot.Decision{Action: boot.ActionLinux, Kernel: "http://outpost.test/images/k", Cmdline: "outpost.token=" + tok}
+		if b := script("pcbios"); !strings.Contains(b, "outpost.token="+tok) {
+			t.Fatalf("linux with token %s: %q", tok, b)
+		}
 	}
 }

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/outpostdc/outpost/appliance/sqlite"
 	"github.com/outpostdc/outpost/cmd/internal/lab"
+	"github.com/outpostdc/outpost/sync/wire"
 )
 
 // workload is what a site does while cut off: ingests, leases, freezes
@@ -144,7 +143,7 @@ func converged(t *testing.T, h *hqLab, sites []*siteLab, timeout time.Duration) 
 				t.Fatalf("%s %s: HQ holds %d rows (%d duplicates), the site %d", s.id, table, len(got), dups, len(want))
 			}
 			for k, w := range want {
-				if !sameJSON(got[k], w) {
+				if !wire.SameJSON(got[k], w) {
 					t.Fatalf("%s %s %s differs:\nHQ:   %s\nsite: %s", s.id, table, k, got[k], w)
 				}
 			}
@@ -156,17 +155,6 @@ func converged(t *testing.T, h *hqLab, sites []*siteLab, timeout time.Duration) 
 		}
 		t.Logf("%s: HQ holds exactly the site's rows in %d tables", s.id, len(sqlite.SyncedTables()))
 	}
-}
-
-func sameJSON(a, b []byte) bool {
-	var x, y any
-	da, db := json.NewDecoder(bytes.NewReader(a)), json.NewDecoder(bytes.NewReader(b))
-	da.UseNumber()
-	db.UseNumber()
-	if da.Decode(&x) != nil || db.Decode(&y) != nil {
-		return false
-	}
-	return reflect.DeepEqual(x, y)
 }
 
 // partitionRun is the partition scenario: cut every site off, work at

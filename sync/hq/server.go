@@ -109,11 +109,9 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 		api.Fail(w, s.Log, appliance.Errorf(appliance.CodeInvalid, "reading batch: %v", err))
 		return
 	}
-	var p wire.Push
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		api.Fail(w, s.Log, appliance.Errorf(appliance.CodeInvalid, "malformed batch: %v", err))
+	p, err := ParsePush(body)
+	if err != nil {
+		api.Fail(w, s.Log, err)
 		return
 	}
 	acked, err := s.Store.ApplyPush(r.Context(), site, p)

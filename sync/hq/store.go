@@ -4,6 +4,7 @@
 package hq
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -14,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"sort"
 	"strconv"
@@ -192,8 +194,7 @@ func CheckPush(p wire.Push) error {
 		}
 		switch c.Op {
 		case "upsert":
-			var obj map[string]any
-			if json.Unmarshal(c.Row, &obj) != nil {
+			if !isObject(c.Row) {
 				return bad("change %d: row is not a JSON object", c.Seq)
 			}
 		case "delete":
@@ -202,6 +203,62 @@ func CheckPush(p wire.Push) error {
 		}
 	}
 	return nil
+}
+
+// ParsePush decodes a push body strictly: unknown fields and anything after
+// the batch are refused. CheckPush then validates what it holds.
+func ParsePush(body []byte) (wire.Push, error) {
+	var p wire.Push
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return p, appliance.Errorf(appliance.CodeInvalid, "malformed batch: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return p, appliance.Errorf(appliance.CodeInvalid, "malformed batch: data after the batch")
+	}
+	return p, nil
+}
+
+// pgJSON makes a row storable as jsonb, which cannot hold U+0000: a NUL
+// in a string (a DMI field full of them, say) becomes U+FFFD, so that one
+// odd value cannot block a site's sync for good.
+func pgJSON(raw []byte) ([]byte, error) {
+	if !bytes.Contains(raw, []byte(`\u0000`)) {
+		return raw, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return json.Marshal(withoutNUL(v))
+}
+
+func withoutNUL(v any) any {
+	switch x := v.(type) {
+	case string:
+		return strings.ReplaceAll(x, "\x00", "\uFFFD")
+	case []any:
+		for i := range x {
+			x[i] = withoutNUL(x[i])
+		}
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[strings.ReplaceAll(k, "\x00", "\uFFFD")] = withoutNUL(e)
+		}
+		return out
+	}
+	return v
+}
+
+// isObject says whether raw is one valid JSON object; it checks without
+// decoding, which would cost more than the rest of a push.
+func isObject(raw []byte) bool {
+	t := bytes.TrimLeft(raw, " \t\r\n")
+	return len(t) > 0 && t[0] == '{' && json.Valid(t)
 }
 
 // ApplyPush applies a batch in one transaction and returns the sequence
@@ -234,30 +291,21 @@ func (s *Store) ApplyPush(ctx context.Context, site string, p wire.Push) (int64,
 				Msg: fmt.Sprintf("batch starts at %d but HQ holds only up to %d: resend from %d", p.From, acked, acked+1)}
 		}
 		b := &pgx.Batch{}
-		var newest int64
-		for _, c := range p.Changes {
-			if c.Seq <= acked {
-				continue
-			}
-			at := time.Unix(0, c.TS)
-			if c.TS == 0 {
-				at = time.Now()
-			}
-			if c.TS > newest {
-				newest = c.TS
-			}
-			switch c.Op {
-			case "upsert":
-				b.Queue(`INSERT INTO facts (site_id, kind, key, data, seq, changed_at) VALUES ($1, $2, $3, $4, $5, $6)
-					ON CONFLICT (site_id, kind, key) DO UPDATE SET data = excluded.data, seq = excluded.seq,
-					changed_at = excluded.changed_at, applied_at = now()`, site, c.Tbl, c.Key, []byte(c.Row), c.Seq, at)
-			case "delete":
-				b.Queue(`DELETE FROM facts WHERE site_id = $1 AND kind = $2 AND key = $3`, site, c.Tbl, c.Key)
-			}
+		rows := latest(p.Changes, acked)
+		if len(rows.delKinds) > 0 {
+			b.Queue(`DELETE FROM facts WHERE site_id = $1 AND (kind, key) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
+				site, rows.delKinds, rows.delKeys)
+		}
+		if len(rows.kinds) > 0 {
+			b.Queue(`INSERT INTO facts (site_id, kind, key, data, seq, changed_at)
+				SELECT $1, u.kind, u.key, u.data::jsonb, u.seq, u.changed_at
+				FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[]) AS u (kind, key, data, seq, changed_at)
+				ON CONFLICT (site_id, kind, key) DO UPDATE SET data = excluded.data, seq = excluded.seq,
+				changed_at = excluded.changed_at, applied_at = now()`, site, rows.kinds, rows.keys, rows.data, rows.seqs, rows.at)
 		}
 		lag := int64(0)
-		if newest > 0 {
-			lag = time.Since(time.Unix(0, newest)).Milliseconds()
+		if rows.newest > 0 {
+			lag = time.Since(time.Unix(0, rows.newest)).Milliseconds()
 		}
 		b.Queue(`UPDATE sites SET acked_seq = $2, last_contact = now(), backlog = $3, lag_ms = $4 WHERE id = $1`, site, last, p.Backlog, lag)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -267,6 +315,51 @@ func (s *Store) ApplyPush(ctx context.Context, site string, p wire.Push) (int64,
 		return nil
 	})
 	return acked, err
+}
+
+// factRows is a batch as columns, for one multi-row statement per
+// operation: a statement per change costs PostgreSQL more than its row.
+type factRows struct {
+	kinds, keys, data []string
+	seqs              []int64
+	at                []time.Time
+	delKinds, delKeys []string
+	newest            int64
+}
+
+// latest keeps the last change of each row after acked: applied in
+// order, the earlier ones would be overwritten in the same transaction,
+// and a multi-row upsert may touch a row only once.
+func latest(changes []wire.Change, acked int64) factRows {
+	type ref struct{ kind, key string }
+	last := make(map[ref]int, len(changes))
+	var r factRows
+	for i, c := range changes {
+		if c.Seq > acked {
+			last[ref{c.Tbl, c.Key}] = i
+			r.newest = max(r.newest, c.TS)
+		}
+	}
+	for i, c := range changes {
+		if c.Seq <= acked || last[ref{c.Tbl, c.Key}] != i {
+			continue
+		}
+		if c.Op == "delete" {
+			r.delKinds, r.delKeys = append(r.delKinds, c.Tbl), append(r.delKeys, c.Key)
+			continue
+		}
+		at := time.Unix(0, c.TS)
+		if c.TS == 0 {
+			at = time.Now()
+		}
+		row, err := pgJSON(c.Row)
+		if err != nil {
+			row = c.Row // CheckPush found it valid; PostgreSQL will say why not
+		}
+		r.kinds, r.keys, r.data = append(r.kinds, c.Tbl), append(r.keys, c.Key), append(r.data, string(row))
+		r.seqs, r.at = append(r.seqs, c.Seq), append(r.at, at)
+	}
+	return r
 }
 
 // IntentsAfter lists a site's intents after a cursor and notes the

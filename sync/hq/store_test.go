@@ -1,6 +1,7 @@
 package hq
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -191,4 +192,123 @@ func TestIntentsAndRequests(t *testing.T) {
 	if len(ins) != 2 || ins[1].Kind != wire.KindWithdraw {
 		t.Fatalf("par1 intents %+v", ins)
 	}
+}
+
+func TestParsePush(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`{"from":1,"changes":[{"seq":1,"tbl":"machines","op":"upsert","key":"1","row":{"id":1}}],"backlog":0}`, ""},
+		{`{"from":1,"changes":[],"extra":1}`, "unknown field"},
+		{`{"from":1,"changes":[]} {"from":2}`, "data after the batch"},
+		{`{"from":"1"}`, "malformed batch"},
+		{``, "malformed batch"},
+		{`[`, "malformed batch"},
+	} {
+		_, err := ParsePush([]byte(tc.body))
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !appliance.IsCode(err, appliance.CodeInvalid)) {
+			t.Errorf("%q: %v, want %q", tc.body, err, tc.want)
+		}
+	}
+}
+
+// jsonb cannot hold U+0000; a row carrying one must still be applied, or
+// the site's sync would stop at it for good.
+func TestPushWithNUL(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	if _, err := s.AddSite(ctx, "nul1", "NUL"); err != nil {
+		t.Fatal(err)
+	}
+	p := wire.Push{From: 1, Changes: []wire.Change{
+		{Seq: 1, Tbl: "machines", Op: "upsert", Key: "1", Row: json.RawMessage(`{"id":1,"serial":"AB\u0000C","hw":{"k\u0000":[1.50,"\u0000"]}}`)},
+		{Seq: 2, Tbl: "machines", Op: "upsert", Key: "2", Row: json.RawMessage(`{"id":2,"note":"a literal \\u0000 stays"}`)},
+	}}
+	if acked, err := s.ApplyPush(ctx, "nul1", p); err != nil || acked != 2 {
+		t.Fatalf("push: %d %v", acked, err)
+	}
+	fs, err := s.Facts(ctx, FactFilter{Kind: "machines", Site: "nul1"})
+	if err != nil || len(fs) != 2 {
+		t.Fatalf("facts %+v %v", fs, err)
+	}
+	var m1, m2 map[string]any
+	json.Unmarshal(fs[0].Data, &m1)
+	json.Unmarshal(fs[1].Data, &m2)
+	if m1["serial"] != "AB\uFFFDC" || fmt.Sprint(m1["hw"]) != "map[k\uFFFD:[1.5 \uFFFD]]" {
+		t.Errorf("row 1 stored as %s", fs[0].Data)
+	}
+	if m2["note"] != `a literal \u0000 stays` {
+		t.Errorf("row 2 stored as %s", fs[1].Data)
+	}
+}
+
+// FuzzPush feeds HQ's push parser and validation arbitrary bodies. What
+// it accepts must be a consecutive batch, and the rows HQ writes for it
+// (the last change of each row) must leave the same state as applying
+// every change in order.
+func FuzzPush(f *testing.F) {
+	for _, s := range []string{
+		`{"from":1,"changes":[{"seq":1,"tbl":"machines","op":"upsert","key":"1","row":{"id":1}}],"backlog":0}`,
+		`{"from":5,"changes":[{"seq":5,"tbl":"leases","op":"upsert","key":"10.0.0.5","row":{"ip":"10.0.0.5"}},{"seq":6,"tbl":"leases","op":"delete","key":"10.0.0.5"},{"seq":7,"tbl":"leases","op":"upsert","key":"10.0.0.5","row":{"ip":"10.0.0.5","n":"\u0000"}}]}`,
+		`{"from":1,"changes":[{"seq":1,"tbl":"jobs","op":"delete","key":"3"},{"seq":2,"tbl":"jobs","op":"upsert","key":"3","row":[1]}]}`,
+		`{"from":1,"changes":[{"seq":1,"tbl":"users","op":"upsert","key":"1","row":{}}]}`,
+		`{"from":1,"changes":[],"reset":true,"sent_at":"2026-11-22T00:00:00Z"}`,
+	} {
+		f.Add([]byte(s), int64(0))
+	}
+	f.Fuzz(func(t *testing.T, body []byte, acked int64) {
+		p, err := ParsePush(body)
+		if err != nil {
+			return
+		}
+		if CheckPush(p) != nil {
+			return
+		}
+		for i, c := range p.Changes {
+			if c.Seq != p.From+int64(i) || c.Key == "" {
+				t.Fatalf("accepted change %d: %+v", i, c)
+			}
+		}
+		type ref struct{ kind, key string }
+		want := map[ref]string{} // "" is deleted
+		for _, c := range p.Changes {
+			if c.Seq <= acked {
+				continue
+			}
+			row := ""
+			if c.Op == "upsert" {
+				b, err := pgJSON(c.Row)
+				if err != nil {
+					t.Fatalf("valid row %q: %v", c.Row, err)
+				}
+				if bytes.Contains(b, []byte(`\u0000`)) && !bytes.Contains(c.Row, []byte(`\\u0000`)) {
+					t.Fatalf("row %q still holds a NUL: %q", c.Row, b)
+				}
+				row = string(b)
+			}
+			want[ref{c.Tbl, c.Key}] = row
+		}
+		r := latest(p.Changes, acked)
+		got := map[ref]string{}
+		for i := range r.delKinds {
+			k := ref{r.delKinds[i], r.delKeys[i]}
+			if _, dup := got[k]; dup {
+				t.Fatalf("row %v twice", k)
+			}
+			got[k] = ""
+		}
+		for i := range r.kinds {
+			k := ref{r.kinds[i], r.keys[i]}
+			if _, dup := got[k]; dup {
+				t.Fatalf("row %v twice", k)
+			}
+			got[k] = r.data[i]
+		}
+		if len(got) != len(want) {
+			t.Fatalf("latest wrote %d rows, want %d", len(got), len(want))
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Fatalf("row %v: latest %q, in order %q", k, got[k], v)
+			}
+		}
+	})
 }

@@ -19,6 +19,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -85,6 +86,9 @@ func (a *Applier) Apply(ctx context.Context, in wire.Intent) (sqlite.IntentOutco
 			if err := strict(in.Body, &b); err != nil {
 				return sqlite.IntentOutcome{}, err
 			}
+			if err := checkImage(b); err != nil {
+				return sqlite.IntentOutcome{}, err
+			}
 			fetch = &b
 			return sqlite.IntentOutcome{Status: "applied", Note: "image " + b.Name + ":" + b.Version + " queued for download"}, nil
 		case wire.KindWithdraw:
@@ -113,11 +117,30 @@ func (a *Applier) Apply(ctx context.Context, in wire.Intent) (sqlite.IntentOutco
 	return out, nil
 }
 
+// checkImage refuses an image intent that could never be fetched and
+// stored, so that it fails now, with a reason, not later in a log.
+func checkImage(b wire.ImageBody) error {
+	if err := (images.Meta{Name: b.Name, Version: b.Version, Format: b.Format, SHA256: b.SHA256}).Check(); err != nil {
+		return err
+	}
+	if len(b.SHA256) != 64 || strings.Trim(strings.ToLower(b.SHA256), "0123456789abcdef") != "" {
+		return appliance.Errorf(appliance.CodeInvalid, "sha256 %q: want 64 hex digits", b.SHA256)
+	}
+	u, err := url.Parse(b.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return appliance.Errorf(appliance.CodeInvalid, "url %q: want an absolute http or https URL", b.URL)
+	}
+	return nil
+}
+
 func strict(b []byte, v any) error {
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return appliance.Errorf(appliance.CodeInvalid, "bad intent body: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return appliance.Errorf(appliance.CodeInvalid, "bad intent body: data after the body")
 	}
 	return nil
 }
@@ -306,5 +329,11 @@ func (a *Applier) download(ctx context.Context, b wire.ImageBody) {
 func PolicyFrom(b wire.PolicyBody) (policy.Config, error) {
 	c := config.Config{Jobs: config.Jobs{Policies: config.Policies{MaxSite: b.MaxSite, MaxPerAction: b.MaxPerAction,
 		MaxPerRack: b.MaxPerRack, Windows: b.Windows, Breaker: config.Breaker{Window: b.BreakerN, MaxFailed: b.BreakerMax}}}}
-	return c.PolicyConfig()
+	p, err := c.PolicyConfig()
+	if err != nil {
+		// HQ sent a policy the site cannot use: the intent fails, it is
+		// not the site's fault.
+		return p, appliance.Errorf(appliance.CodeInvalid, "%v", err)
+	}
+	return p, nil
 }

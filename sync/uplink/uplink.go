@@ -99,53 +99,107 @@ func (u *Uplink) Cycle(ctx context.Context) error {
 	return u.Store.LinkUp(ctx)
 }
 
+// batch is one push, read from the outbox and encoded.
+type batch struct {
+	from, last int64
+	body       []byte
+}
+
+// batch reads the changes after seq into a push; nil when there are none.
+func (u *Uplink) batch(ctx context.Context, after int64) (*batch, error) {
+	st, err := u.Store.Sync(ctx)
+	if err != nil {
+		return nil, err
+	}
+	changes, err := u.Store.Outbox(ctx, after, u.BatchChanges, u.BatchBytes)
+	if err != nil || len(changes) == 0 {
+		return nil, err
+	}
+	last := changes[len(changes)-1].Seq
+	p := wire.Push{From: changes[0].Seq, Backlog: max(st.LastSeq-last, 0), SentAt: time.Now(),
+		Reset: st.ResetSeq != 0 && changes[0].Seq == st.ResetSeq}
+	p.Changes = make([]wire.Change, len(changes))
+	for i, c := range changes {
+		p.Changes[i] = wire.Change{Seq: c.Seq, Tbl: c.Tbl, Op: c.Op, Key: c.Key, Row: c.Row, TS: c.TS}
+	}
+	body, err := json.Marshal(p)
+	return &batch{from: p.From, last: last, body: body}, err
+}
+
+// pushAll pushes everything queued. While a batch is in flight the site
+// records the previous acknowledgement and reads the next batch, so that
+// its work overlaps HQ's instead of adding to it.
 func (u *Uplink) pushAll(ctx context.Context) error {
-	for {
-		st, err := u.Store.Sync(ctx)
+	st, err := u.Store.Sync(ctx)
+	if err != nil {
+		return err
+	}
+	cur, err := u.batch(ctx, st.AckedSeq)
+	var done int64 // acknowledged by HQ, not yet recorded here
+	type reply struct {
+		acked int64
+		err   error
+	}
+	for cur != nil && err == nil {
+		sent := make(chan reply, 1)
+		go func(b *batch) {
+			acked, err := u.push(ctx, b)
+			sent <- reply{acked, err}
+		}(cur)
+		if done > 0 {
+			err, done = u.Store.Acked(ctx, done), 0
+		}
+		var next *batch
+		if err == nil {
+			next, err = u.batch(ctx, cur.last)
+		}
+		r := <-sent
+		if err == nil {
+			err = r.err
+		}
 		if err != nil {
 			return err
 		}
-		changes, err := u.Store.Outbox(ctx, st.AckedSeq, u.BatchChanges, u.BatchBytes)
-		if err != nil || len(changes) == 0 {
-			return err
-		}
-		p := wire.Push{From: changes[0].Seq, Backlog: st.Backlog - int64(len(changes)), SentAt: time.Now(),
-			Reset: st.ResetSeq != 0 && changes[0].Seq == st.ResetSeq}
-		for _, c := range changes {
-			p.Changes = append(p.Changes, wire.Change{Seq: c.Seq, Tbl: c.Tbl, Op: c.Op, Key: c.Key, Row: c.Row, TS: c.TS})
-		}
-		acked, err := u.push(ctx, p)
-		if err != nil {
-			return err
-		}
-		last := changes[len(changes)-1].Seq
-		if acked < st.AckedSeq || acked > last {
+		switch {
+		case r.acked == cur.last:
+			done = cur.last
+			if next == nil {
+				// Changes made while the batch was in flight go now, not
+				// at the next poll.
+				next, err = u.batch(ctx, cur.last)
+			}
+			cur = next
+		case r.acked < cur.from-1 || r.acked > cur.last:
 			// HQ's history and ours disagree: it lost what it had
 			// acknowledged (restored from a backup), or it holds more
 			// than this site ever sent (a rebuilt box reusing the site's
 			// key). The site resends its whole state, marked as a reset.
-			u.Log.Error("sync: HQ's history does not match; resending a full snapshot", "hq_acked", acked, "site_acked", st.AckedSeq, "sent_to", last)
+			u.Log.Error("sync: HQ's history does not match; resending a full snapshot", "hq_acked", r.acked, "site_acked", cur.from-1, "sent_to", cur.last)
 			if err := u.Store.Resnapshot(ctx); err != nil {
 				return err
 			}
-			continue
-		}
-		if err := u.Store.Acked(ctx, min(acked, last)); err != nil {
-			return err
+			if st, err = u.Store.Sync(ctx); err != nil {
+				return err
+			}
+			cur, err = u.batch(ctx, st.AckedSeq)
+		default:
+			// HQ holds part of the batch: resume after what it holds.
+			done = r.acked
+			cur, err = u.batch(ctx, r.acked)
 		}
 	}
+	if done > 0 && err == nil {
+		err = u.Store.Acked(ctx, done)
+	}
+	return err
 }
 
 // push sends one batch and returns HQ's acknowledged sequence number. A
 // batch HQ already holds (its acknowledgement was lost) or one after a
 // gap is answered with where HQ stands, which is all the site needs.
-func (u *Uplink) push(ctx context.Context, p wire.Push) (int64, error) {
-	body, err := json.Marshal(p)
-	if err != nil {
-		return 0, err
-	}
+func (u *Uplink) push(ctx context.Context, b *batch) (int64, error) {
 	var reply wire.PushReply
-	status, raw, err := u.do(ctx, http.MethodPost, wire.PathPush, body, &reply)
+	status, raw, err := u.do(ctx, http.MethodPost, wire.PathPush, b.body, &reply)
 	if err != nil {
 		return 0, err
 	}
@@ -158,7 +212,7 @@ func (u *Uplink) push(ctx context.Context, p wire.Push) (int64, error) {
 			return *e.Acked, nil
 		}
 	}
-	return 0, fmt.Errorf("HQ refused batch %d-%d: %d %s", p.From, p.Changes[len(p.Changes)-1].Seq, status, bytes.TrimSpace(raw))
+	return 0, fmt.Errorf("HQ refused batch %d-%d: %d %s", b.from, b.last, status, bytes.TrimSpace(raw))
 }
 
 func (u *Uplink) pull(ctx context.Context) error {

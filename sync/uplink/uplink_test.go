@@ -1,7 +1,6 @@
 package uplink
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -78,7 +76,7 @@ func (f *fixture) converged(t *testing.T) {
 			t.Fatalf("%s: HQ holds %d rows, the site %d", table, len(got), len(want))
 		}
 		for _, g := range got {
-			if !sameJSON(g.Data, want[g.Key]) {
+			if !wire.SameJSON(g.Data, want[g.Key]) {
 				t.Fatalf("%s %s differs:\nHQ:   %s\nsite: %s", table, g.Key, g.Data, want[g.Key])
 			}
 		}
@@ -87,17 +85,6 @@ func (f *fixture) converged(t *testing.T) {
 	if st.Backlog != 0 {
 		t.Fatalf("outbox holds %d changes", st.Backlog)
 	}
-}
-
-func sameJSON(a, b []byte) bool {
-	var x, y any
-	da, db := json.NewDecoder(bytes.NewReader(a)), json.NewDecoder(bytes.NewReader(b))
-	da.UseNumber()
-	db.UseNumber()
-	if da.Decode(&x) != nil || db.Decode(&y) != nil {
-		return false
-	}
-	return reflect.DeepEqual(x, y)
 }
 
 func TestPushConverges(t *testing.T) {
@@ -122,12 +109,11 @@ func TestPushConverges(t *testing.T) {
 	// site resends; HQ says it holds it; nothing doubles.
 	st, _ := f.site.Sync(ctx)
 	f.site.CreateMachine(ctx, sqlite.NewMachine{Serial: "SN-LATE"}, "t", "")
-	changes, _ := f.site.Outbox(ctx, st.AckedSeq, 100, 1<<20)
-	p := wire.Push{From: changes[0].Seq}
-	for _, c := range changes {
-		p.Changes = append(p.Changes, wire.Change{Seq: c.Seq, Tbl: c.Tbl, Op: c.Op, Key: c.Key, Row: c.Row, TS: c.TS})
+	b, err := f.up.batch(ctx, st.AckedSeq)
+	if err != nil || b == nil {
+		t.Fatalf("batch: %v %v", b, err)
 	}
-	if _, err := f.up.push(ctx, p); err != nil {
+	if _, err := f.up.push(ctx, b); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.up.Cycle(ctx); err != nil {
