@@ -36,7 +36,8 @@ dhcp:
 tftp:
   enabled: false
 EOF
-    start_srv "$d/server.log" "$OUTPOSTD" -config "$d/outpost.yaml" -interface "$SRV_IF" -data "$d/data" -images "$d/images"
+    # shellcheck disable=SC2086
+    start_srv "$d/server.log" "$OUTPOSTD" -config "$d/outpost.yaml" -interface "$SRV_IF" -data "$d/data" -images "$d/images" ${OUTPOSTD_ARGS:-}
     ;;
   kea)
     cat >"$d/kea.json" <<EOF

@@ -1,7 +1,7 @@
 // Package netboot answers the boot services' questions from the inventory:
 // it implements boot.Booter on the SQLite store and the pure boot decision.
 //
-// Machine lookups are cached per MAC for one store generation, so a
+// Machine and reservation lookups are cached per MAC for one store generation, so a
 // machine that asks again while nothing in the inventory changed costs no
 // SQL; any write to the inventory (not leases or boot events) drops the
 // whole cache.
@@ -42,67 +42,85 @@ type Service struct {
 	Log   *slog.Logger
 	Now   func() time.Time
 
-	cache lookups
+	machines genCache[cached]
+	hosts    genCache[hostEntry]
 }
 
-// maxCached bounds the lookup cache; past it the cache starts over.
+// maxCached bounds each lookup cache; past it a cache starts over.
 const maxCached = 1 << 16
 
-// lookups holds machines found by MAC, with the firmware stored for them,
-// as of one store generation.
-type lookups struct {
+// genCache holds lookups by MAC as of one store generation: a write to the
+// inventory drops them all. Keys are the MAC's bytes, string(mac) in an
+// index allocates nothing.
+type genCache[V any] struct {
 	mu  sync.Mutex
 	gen uint64
-	m   map[string]cached
+	m   map[string]V
 }
 
-type cached struct {
-	m  appliance.Machine // without hardware or interfaces: Decide needs neither
-	fw string
-}
-
-// get is keyed by the MAC's bytes: string(mac) in an index allocates nothing.
-func (l *lookups) get(gen uint64, mac net.HardwareAddr) (cached, bool) {
+func (l *genCache[V]) get(gen uint64, mac net.HardwareAddr) (V, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.gen != gen {
-		return cached{}, false
+		var zero V
+		return zero, false
 	}
-	c, ok := l.m[string(mac)]
-	return c, ok
+	v, ok := l.m[string(mac)]
+	return v, ok
 }
 
 // put stores what was read after Generation returned gen.
-func (l *lookups) put(gen uint64, mac net.HardwareAddr, c cached) {
+func (l *genCache[V]) put(gen uint64, mac net.HardwareAddr, v V) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if gen < l.gen {
 		return // read before a newer write
 	}
 	if gen > l.gen || len(l.m) >= maxCached {
-		l.gen, l.m = gen, make(map[string]cached)
+		l.gen, l.m = gen, make(map[string]V)
 	}
 	if l.m == nil {
-		l.m = make(map[string]cached)
+		l.m = make(map[string]V)
 	}
-	l.m[string(mac)] = c
+	l.m[string(mac)] = v
+}
+
+// cached is a machine found by MAC, with the firmware stored for it.
+type cached struct {
+	m  appliance.Machine // without hardware or interfaces: Decide needs neither
+	fw string
+}
+
+// hostEntry is a reservation lookup, found or not: a DHCP burst of new
+// machines asks twice per machine about MACs the inventory lacks.
+type hostEntry struct {
+	h  boot.Host
+	ok bool
 }
 
 // Host returns the reservation for a MAC from the inventory.
 func (s *Service) Host(ctx context.Context, mac net.HardwareAddr) (boot.Host, bool, error) {
+	gen := s.Store.Generation()
+	if e, ok := s.hosts.get(gen, mac); ok {
+		return e.h, e.ok, nil
+	}
 	ip, hostname, ok, err := s.Store.Reservation(ctx, mac.String())
-	if err != nil || !ok {
+	if err != nil {
 		return boot.Host{}, false, err
 	}
-	h := boot.Host{Hostname: hostname}
-	if ip != "" {
-		a, err := netip.ParseAddr(ip)
-		if err != nil {
-			return boot.Host{}, false, fmt.Errorf("reservation for %s: %w", mac, err)
+	var h boot.Host
+	if ok {
+		h.Hostname = hostname
+		if ip != "" {
+			a, err := netip.ParseAddr(ip)
+			if err != nil {
+				return boot.Host{}, false, fmt.Errorf("reservation for %s: %w", mac, err)
+			}
+			h.IP = a
 		}
-		h.IP = a
 	}
-	return h, true, nil
+	s.hosts.put(gen, mac, hostEntry{h: h, ok: ok})
+	return h, ok, nil
 }
 
 // Boot looks the machine up, records it as discovered if it is new, and
@@ -115,7 +133,7 @@ func (s *Service) Boot(ctx context.Context, c boot.Client) (boot.Decision, error
 		fw = "efi"
 	}
 	gen := s.Store.Generation()
-	if hit, ok := s.cache.get(gen, c.MAC); ok && hit.fw == fw {
+	if hit, ok := s.machines.get(gen, c.MAC); ok && hit.fw == fw {
 		return s.script(ctx, c, &hit.m, appliance.Decide(&hit.m, c.Firmware, s.Cfg.Policy))
 	}
 	mac := c.MAC.String()
@@ -143,7 +161,7 @@ func (s *Service) Boot(ctx context.Context, c boot.Client) (boot.Decision, error
 		}
 		slim := *mp
 		slim.Hardware, slim.Interfaces = nil, nil
-		s.cache.put(gen, c.MAC, cached{m: slim, fw: fw})
+		s.machines.put(gen, c.MAC, cached{m: slim, fw: fw})
 	}
 	d := appliance.Decide(mp, c.Firmware, s.Cfg.Policy)
 	return s.script(ctx, c, mp, d)

@@ -116,6 +116,19 @@ func TestHost(t *testing.T) {
 	if _, ok, err := s.Host(ctx, other); ok || err != nil {
 		t.Fatalf("unknown MAC: %v %v", ok, err)
 	}
+	// Both answers are cached; writes must show through at once.
+	if _, err := s.Store.CreateMachine(ctx, sqlite.NewMachine{Serial: "B", Hostname: "db-1", MACs: []string{other.String()}}, "t", ""); err != nil {
+		t.Fatal(err)
+	}
+	if h, ok, err := s.Host(ctx, other); !ok || err != nil || h.Hostname != "db-1" || h.IP.IsValid() {
+		t.Fatalf("after the machine was made: %+v %v %v", h, ok, err)
+	}
+	if err := s.Store.SetReservation(ctx, "52:54:00:00:00:01", netip.MustParseAddr("10.0.0.11"), "t"); err != nil {
+		t.Fatal(err)
+	}
+	if h, _, _ := s.Host(ctx, mac); h.IP.String() != "10.0.0.11" {
+		t.Fatalf("after the reservation moved: %+v", h)
+	}
 }
 
 // A machine that boots again while nothing changed is answered from the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -147,44 +148,63 @@ func sameDetail(a, b map[string]any) bool {
 }
 
 func (s *Store) writeEvents(ctx context.Context, conn *sql.Conn, rows []boot.Event) {
-	err := connTx(ctx, conn, func(tx *sql.Tx) error {
-		ins, err := s.txStmt(ctx, tx, qInsertEvent)
-		if err != nil {
-			return err
-		}
-		defer ins.Close()
-		byIP, err := s.txStmt(ctx, tx, qLeaseMAC)
-		if err != nil {
-			return err
-		}
-		defer byIP.Close()
-		for _, e := range rows {
-			mac := macString(e.MAC)
-			ip := ""
-			if e.IP.IsValid() {
-				ip = e.IP.String()
-			}
-			if mac == "" && ip != "" {
-				// TFTP and file downloads know only the address.
-				if err := byIP.QueryRowContext(ctx, ip).Scan(&mac); err != nil && err != sql.ErrNoRows {
-					return err
-				}
-			}
-			detail := []byte("{}")
-			if len(e.Detail) > 0 {
-				if b, err := json.Marshal(e.Detail); err == nil {
-					detail = b
-				}
-			}
-			if _, err := ins.ExecContext(ctx, ns(e.Time), mac, ip, string(e.Kind), e.Summary, string(detail)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := connTx(ctx, conn, func(tx *sql.Tx) error { return s.insertEvents(ctx, tx, rows) })
 	if err != nil {
 		s.log.Error("sqlite: boot events not written", "count", len(rows), "err", err)
 	}
+}
+
+// insertEventsSavepoint inserts events inside another transaction; on
+// failure it undoes only them.
+func (s *Store) insertEventsSavepoint(ctx context.Context, tx *sql.Tx, rows []boot.Event) error {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT events`); err != nil {
+		return err
+	}
+	if err := s.insertEvents(ctx, tx, rows); err != nil {
+		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO events`); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		tx.ExecContext(ctx, `RELEASE events`)
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `RELEASE events`)
+	return err
+}
+
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, rows []boot.Event) error {
+	ins, err := s.txStmt(ctx, tx, qInsertEvent)
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	byIP, err := s.txStmt(ctx, tx, qLeaseMAC)
+	if err != nil {
+		return err
+	}
+	defer byIP.Close()
+	for _, e := range rows {
+		mac := macString(e.MAC)
+		ip := ""
+		if e.IP.IsValid() {
+			ip = e.IP.String()
+		}
+		if mac == "" && ip != "" {
+			// TFTP and file downloads know only the address.
+			if err := byIP.QueryRowContext(ctx, ip).Scan(&mac); err != nil && err != sql.ErrNoRows {
+				return err
+			}
+		}
+		detail := []byte("{}")
+		if len(e.Detail) > 0 {
+			if b, err := json.Marshal(e.Detail); err == nil {
+				detail = b
+			}
+		}
+		if _, err := ins.ExecContext(ctx, ns(e.Time), mac, ip, string(e.Kind), e.Summary, string(detail)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Flush waits until every event queued before the call is written, so

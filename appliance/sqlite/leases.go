@@ -48,22 +48,20 @@ func (s *Store) SaveLease(ctx context.Context, l dhcp.Lease) error {
 	}
 }
 
-func (s *Store) writeLeases(ctx context.Context, conn *sql.Conn, batch []leaseReq) error {
-	return connTx(ctx, conn, func(tx *sql.Tx) error {
-		st, err := s.txStmt(ctx, tx, qUpsertLease)
-		if err != nil {
+func (s *Store) insertLeases(ctx context.Context, tx *sql.Tx, batch []leaseReq) error {
+	st, err := s.txStmt(ctx, tx, qUpsertLease)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, r := range batch {
+		l := r.l
+		if _, err := st.ExecContext(ctx, l.IP.String(), macString(l.MAC), l.Hostname, string(l.State),
+			ns(l.Expires), ns(l.Updated)); err != nil {
 			return err
 		}
-		defer st.Close()
-		for _, r := range batch {
-			l := r.l
-			if _, err := st.ExecContext(ctx, l.IP.String(), macString(l.MAC), l.Hostname, string(l.State),
-				ns(l.Expires), ns(l.Updated)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // LoadLeases returns every stored lease, for the DHCP server to start from.

@@ -320,6 +320,8 @@ func TestLeasesGroupCommit(t *testing.T) {
 			l := dhcp.Lease{IP: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}),
 				MAC: net.HardwareAddr{0x52, 0x54, 0, 0, byte(i >> 8), byte(i)}, State: dhcp.StateBound,
 				Expires: base.Add(time.Hour), Updated: base}
+			// Events queued meanwhile share the leases' commits.
+			s.Record(boot.Event{Time: base, Kind: boot.EventDHCP, MAC: l.MAC, IP: l.IP, Summary: "REQUEST -> ACK " + l.IP.String()})
 			if err := s.SaveLease(ctx, l); err != nil {
 				t.Error(err)
 			}
@@ -331,6 +333,12 @@ func TestLeasesGroupCommit(t *testing.T) {
 	got, err := s2.LoadLeases(ctx)
 	if err != nil || len(got) != 500 {
 		t.Fatalf("%d leases after reopen, %v", len(got), err)
+	}
+	for _, i := range []int{0, 255, 499} {
+		mac := net.HardwareAddr{0x52, 0x54, 0, 0, byte(i >> 8), byte(i)}
+		if evs, err := s2.Events(ctx, mac.String(), 0); err != nil || len(evs) != 1 || !strings.HasPrefix(evs[0].Summary, "REQUEST -> ACK 10.0.") {
+			t.Fatalf("events of %s: %+v %v", mac, evs, err)
+		}
 	}
 	if !got[0].Expires.Equal(base.Add(time.Hour)) || got[0].State != dhcp.StateBound {
 		t.Fatalf("lease %+v", got[0])

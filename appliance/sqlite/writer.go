@@ -4,13 +4,24 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"time"
+
+	"github.com/outpostdc/outpost/boot"
 )
 
 // eventLinger is how long the first boot event of a batch waits for
 // others, so that a burst costs one transaction, not one per event.
 // Leases never wait on it, and Flush cuts it short.
 const eventLinger = 20 * time.Millisecond
+
+// leaseLinger is the longest a lease waits for others to share its
+// commit, and leaseGroup how many end the wait early. An ACK is late by at
+// most this; DHCP clients wait seconds.
+const (
+	leaseLinger = time.Millisecond
+	leaseGroup  = 32
+)
 
 // dropLogEvery spaces the warnings about dropped boot events.
 const dropLogEvery = 10 * time.Second
@@ -57,7 +68,14 @@ func (s *Store) writerLoop() {
 			}
 		}
 		if len(leases) > 0 {
-			s.flushLeases(s.fillLeases(leases))
+			leases = s.gatherLeases(leases)
+			// Queued events ride along: one commit instead of two.
+			s.drainEvents(&ev)
+			s.flushLeases(s.fillLeases(leases), &ev)
+			if lingering && ev.empty() {
+				linger.Stop()
+				lingering = false
+			}
 			continue
 		}
 		if ev.empty() {
@@ -82,6 +100,30 @@ func (s *Store) writerLoop() {
 	}
 }
 
+// gatherLeases waits up to leaseLinger for more leases to join the first,
+// unless leaseGroup are already there: a commit costs the same for one
+// lease as for dozens (the pages, the fsync), and on this path the fsync
+// is often fast enough that leases would otherwise go one by one.
+func (s *Store) gatherLeases(batch []leaseReq) []leaseReq {
+	batch = s.fillLeases(batch)
+	if len(batch) >= leaseGroup {
+		return batch
+	}
+	t := time.NewTimer(leaseLinger)
+	defer t.Stop()
+	for len(batch) < leaseGroup {
+		select {
+		case r := <-s.leaseq:
+			batch = append(batch, r)
+		case <-t.C:
+			return batch
+		case <-s.stop:
+			return batch
+		}
+	}
+	return batch
+}
+
 func (s *Store) fillLeases(batch []leaseReq) []leaseReq {
 	for len(batch) < maxLeaseBatch {
 		select {
@@ -94,12 +136,37 @@ func (s *Store) fillLeases(batch []leaseReq) []leaseReq {
 	return batch
 }
 
-func (s *Store) flushLeases(batch []leaseReq) {
+// flushLeases commits a batch of leases, and the events in ev with them
+// when there are any. A failure of the events never fails the leases.
+func (s *Store) flushLeases(batch []leaseReq, ev *eventBatch) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := s.withConn(ctx, func(c *sql.Conn) error { return s.writeLeases(ctx, c, batch) })
+	var rows []boot.Event
+	if ev != nil && !ev.empty() {
+		rows = ev.events()
+	}
+	evErr := errors.New("not written")
+	err := s.withConn(ctx, func(c *sql.Conn) error {
+		return connTx(ctx, c, func(tx *sql.Tx) error {
+			if err := s.insertLeases(ctx, tx, batch); err != nil {
+				return err
+			}
+			if len(rows) > 0 {
+				evErr = s.insertEventsSavepoint(ctx, tx, rows)
+			}
+			return nil
+		})
+	})
 	for _, r := range batch {
 		r.done <- err
+	}
+	if ev != nil && !ev.empty() {
+		if err != nil || evErr != nil {
+			if len(rows) > 0 {
+				s.log.Error("sqlite: boot events not written with leases", "count", len(rows), "err", errors.Join(err, evErr))
+			}
+		}
+		ev.written()
 	}
 }
 
@@ -147,7 +214,7 @@ func (s *Store) drain(ev *eventBatch) {
 			return
 		}
 		if len(leases) > 0 {
-			s.flushLeases(leases)
+			s.flushLeases(leases, nil)
 		}
 		if !ev.empty() {
 			s.flushEvents(ev)
