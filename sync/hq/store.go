@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	gosync "sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,6 +37,65 @@ var migrations embed.FS
 // Store is HQ's database.
 type Store struct {
 	DB *pgxpool.Pool
+
+	turns turns
+}
+
+// turnWait is how long a batch that arrives ahead of the one before it
+// (a site keeps two in flight) waits for it before it is refused as a gap.
+const turnWait = 5 * time.Second
+
+// turns is what this process last saw each site's acked_seq become, so
+// that a batch ahead of its predecessor waits for it instead of being
+// refused. It is only a hint: the transaction checks the database, and a
+// site that is not known here (HQ restarted, another replica) never waits.
+type turns struct {
+	mu    gosync.Mutex
+	acked map[string]int64
+	moved map[string]chan struct{}
+}
+
+// wait returns once the site's acked_seq reaches from-1, or after max.
+func (t *turns) wait(ctx context.Context, site string, from int64, max time.Duration) {
+	timer := time.NewTimer(max)
+	defer timer.Stop()
+	for {
+		t.mu.Lock()
+		a, known := t.acked[site]
+		if !known || a >= from-1 {
+			t.mu.Unlock()
+			return
+		}
+		if t.moved == nil {
+			t.moved = make(map[string]chan struct{})
+		}
+		ch := t.moved[site]
+		if ch == nil {
+			ch = make(chan struct{})
+			t.moved[site] = ch
+		}
+		t.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			return
+		}
+	}
+}
+
+func (t *turns) set(site string, acked int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.acked == nil {
+		t.acked = make(map[string]int64)
+	}
+	t.acked[site] = acked
+	if ch := t.moved[site]; ch != nil {
+		close(ch)
+		delete(t.moved, site)
+	}
 }
 
 // Open connects and migrates.
@@ -270,6 +330,13 @@ func (s *Store) ApplyPush(ctx context.Context, site string, p wire.Push) (int64,
 		return 0, err
 	}
 	last := p.Changes[len(p.Changes)-1].Seq
+	// The rows are worked out before the site's row is locked, for the
+	// usual case of a batch that follows what HQ holds, so that this
+	// overlaps the batch before it.
+	rows := latest(p.Changes, p.From-1)
+	if !p.Reset {
+		s.turns.wait(ctx, site, p.From, turnWait)
+	}
 	var acked int64
 	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT acked_seq FROM sites WHERE id = $1 FOR UPDATE`, site).Scan(&acked); err != nil {
@@ -291,7 +358,9 @@ func (s *Store) ApplyPush(ctx context.Context, site string, p wire.Push) (int64,
 				Msg: fmt.Sprintf("batch starts at %d but HQ holds only up to %d: resend from %d", p.From, acked, acked+1)}
 		}
 		b := &pgx.Batch{}
-		rows := latest(p.Changes, acked)
+		if acked != p.From-1 {
+			rows = latest(p.Changes, acked) // an overlapping batch
+		}
 		if len(rows.delKinds) > 0 {
 			b.Queue(`DELETE FROM facts WHERE site_id = $1 AND (kind, key) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
 				site, rows.delKinds, rows.delKeys)
@@ -314,6 +383,10 @@ func (s *Store) ApplyPush(ctx context.Context, site string, p wire.Push) (int64,
 		acked = last
 		return nil
 	})
+	var pe *PushError
+	if err == nil || errors.As(err, &pe) && pe.Kind != "invalid" {
+		s.turns.set(site, acked)
+	}
 	return acked, err
 }
 

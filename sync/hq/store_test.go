@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/outpostdc/outpost/appliance"
 	"github.com/outpostdc/outpost/sync/pgtest"
@@ -311,4 +312,44 @@ func FuzzPush(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A batch that arrives before the one ahead of it (a site keeps two in
+// flight) waits for it instead of being refused as a gap.
+func TestPushWaitsForItsTurn(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	if _, err := s.AddSite(ctx, "turn1", "Turns"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ApplyPush(ctx, "turn1", batch(1, 10)); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		acked int64
+		err   error
+	}
+	second := make(chan result, 1)
+	go func() {
+		a, err := s.ApplyPush(ctx, "turn1", batch(21, 10))
+		second <- result{a, err}
+	}()
+	select {
+	case r := <-second:
+		t.Fatalf("the batch ahead of its turn did not wait: %+v", r)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if acked, err := s.ApplyPush(ctx, "turn1", batch(11, 10)); err != nil || acked != 20 {
+		t.Fatalf("the batch in turn: %d %v", acked, err)
+	}
+	if r := <-second; r.err != nil || r.acked != 30 {
+		t.Fatalf("the waiting batch: %+v", r)
+	}
+	// A site HQ has not seen since it started does not wait: the database
+	// decides, and a gap is refused at once.
+	fresh := &Store{DB: s.DB}
+	t0 := time.Now()
+	if _, err := fresh.ApplyPush(ctx, "turn1", batch(41, 5)); pushErr(err) == nil || pushErr(err).Kind != "gap" || time.Since(t0) > 2*time.Second {
+		t.Fatalf("unknown site: %v after %s", err, time.Since(t0))
+	}
 }

@@ -126,72 +126,110 @@ func (u *Uplink) batch(ctx context.Context, after int64) (*batch, error) {
 	return &batch{from: p.From, last: last, body: body}, err
 }
 
-// pushAll pushes everything queued. While a batch is in flight the site
-// records the previous acknowledgement and reads the next batch, so that
-// its work overlaps HQ's instead of adding to it.
+// pushDepth is how many batches are in flight at once: HQ decodes and
+// checks one while PostgreSQL applies the one before, and the site reads
+// the next meanwhile. HQ applies them in order (a batch that overtakes
+// its predecessor waits for it there).
+const pushDepth = 2
+
+// flight is a batch sent and its reply to come.
+type flight struct {
+	b     *batch
+	reply chan pushReply
+	// ahead: sent while an earlier batch was unacknowledged, so a refusal
+	// may only mean HQ looked at it before that one was applied.
+	ahead bool
+}
+
+type pushReply struct {
+	acked int64
+	err   error
+}
+
+// pushAll pushes everything queued, up to pushDepth batches at a time,
+// and records each acknowledgement as it comes.
 func (u *Uplink) pushAll(ctx context.Context) error {
 	st, err := u.Store.Sync(ctx)
 	if err != nil {
 		return err
 	}
-	cur, err := u.batch(ctx, st.AckedSeq)
-	var done int64 // acknowledged by HQ, not yet recorded here
-	type reply struct {
-		acked int64
-		err   error
+	acked, next := st.AckedSeq, st.AckedSeq // next: where the next batch starts after
+	var q []flight
+	// settle waits for every reply still due, so that no push outlives
+	// this call; their answers no longer matter.
+	settle := func() {
+		for _, f := range q {
+			<-f.reply
+		}
+		q = nil
 	}
-	for cur != nil && err == nil {
-		sent := make(chan reply, 1)
-		go func(b *batch) {
-			acked, err := u.push(ctx, b)
-			sent <- reply{acked, err}
-		}(cur)
-		if done > 0 {
-			err, done = u.Store.Acked(ctx, done), 0
+	defer settle()
+	for {
+		for len(q) < pushDepth {
+			b, err := u.batch(ctx, next)
+			if err != nil {
+				return err
+			}
+			if b == nil {
+				break
+			}
+			f := flight{b: b, reply: make(chan pushReply, 1), ahead: len(q) > 0}
+			go func() {
+				a, err := u.push(ctx, f.b)
+				f.reply <- pushReply{a, err}
+			}()
+			q = append(q, f)
+			next = b.last
 		}
-		var next *batch
-		if err == nil {
-			next, err = u.batch(ctx, cur.last)
+		if len(q) == 0 {
+			return nil
 		}
-		r := <-sent
-		if err == nil {
-			err = r.err
-		}
-		if err != nil {
-			return err
+		f := q[0]
+		q = q[1:]
+		r := <-f.reply
+		if r.err != nil {
+			return r.err
 		}
 		switch {
-		case r.acked == cur.last:
-			done = cur.last
-			if next == nil {
-				// Changes made while the batch was in flight go now, not
-				// at the next poll.
-				next, err = u.batch(ctx, cur.last)
+		case r.acked == f.b.last:
+			acked = r.acked
+			if err := u.Store.Acked(ctx, acked); err != nil {
+				return err
 			}
-			cur = next
-		case r.acked < cur.from-1 || r.acked > cur.last:
+		case f.ahead && r.acked < f.b.last:
+			// HQ looked at it before the batch ahead of it was applied:
+			// send again from what HQ holds, one batch first.
+			settle()
+			if r.acked >= acked && r.acked <= f.b.last {
+				acked = r.acked
+				if err := u.Store.Acked(ctx, acked); err != nil {
+					return err
+				}
+			}
+			next = acked
+		case r.acked < f.b.from-1 || r.acked > f.b.last:
 			// HQ's history and ours disagree: it lost what it had
 			// acknowledged (restored from a backup), or it holds more
 			// than this site ever sent (a rebuilt box reusing the site's
 			// key). The site resends its whole state, marked as a reset.
-			u.Log.Error("sync: HQ's history does not match; resending a full snapshot", "hq_acked", r.acked, "site_acked", cur.from-1, "sent_to", cur.last)
+			settle()
+			u.Log.Error("sync: HQ's history does not match; resending a full snapshot", "hq_acked", r.acked, "site_acked", acked, "sent_to", f.b.last)
 			if err := u.Store.Resnapshot(ctx); err != nil {
 				return err
 			}
 			if st, err = u.Store.Sync(ctx); err != nil {
 				return err
 			}
-			cur, err = u.batch(ctx, st.AckedSeq)
+			acked, next = st.AckedSeq, st.AckedSeq
 		default:
 			// HQ holds part of the batch: resume after what it holds.
-			done = r.acked
-			cur, err = u.batch(ctx, r.acked)
+			settle()
+			acked, next = r.acked, r.acked
+			if err := u.Store.Acked(ctx, acked); err != nil {
+				return err
+			}
 		}
 	}
-	if done > 0 && err == nil {
-		err = u.Store.Acked(ctx, done)
-	}
-	return err
 }
 
 // push sends one batch and returns HQ's acknowledged sequence number. A

@@ -1,9 +1,11 @@
 package uplink
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/outpostdc/outpost/appliance"
 	"github.com/outpostdc/outpost/appliance/policy"
@@ -327,5 +330,65 @@ func TestPullAppliesIntentsFromHQ(t *testing.T) {
 	fs, _ := f.hq.Facts(ctx, hq.FactFilter{Kind: "conflicts", Site: "lon1"})
 	if len(fs) != 2 {
 		t.Fatalf("HQ sees %d conflicts, want 2", len(fs))
+	}
+}
+
+// Two batches are in flight at once. When the second reaches an HQ that
+// does not know the site yet (restarted, or another replica) before the
+// first is applied, HQ refuses it as a gap; the site must send it again,
+// not take the refusal for lost history and resend a full snapshot.
+func TestPipelinedPushOvertaken(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := f.site.EnableSync(ctx, "lon1"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 200; i++ {
+		if _, err := f.site.CreateMachine(ctx, sqlite.NewMachine{Serial: fmt.Sprintf("SN-%03d", i)}, "t", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, _ := f.site.Sync(ctx)
+	first := st.AckedSeq + 1
+	// The first batch is held back long enough for the second to pass it.
+	h := (&hq.Server{Store: f.hq, Log: slog.New(slog.DiscardHandler)}).Handler()
+	var refused, resets atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == wire.PathPush {
+			body, _ := io.ReadAll(r.Body)
+			var p wire.Push
+			json.Unmarshal(body, &p)
+			if p.Reset {
+				resets.Add(1)
+			}
+			if p.From == first {
+				time.Sleep(300 * time.Millisecond)
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			if rec.Code != http.StatusOK {
+				refused.Add(1)
+			}
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	f.up.HQ, f.up.HTTP = srv.URL, srv.Client()
+	if err := f.up.Cycle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.converged(t)
+	if refused.Load() == 0 {
+		t.Fatal("no batch overtook the first: the test did not test anything")
+	}
+	if resets.Load() != 0 {
+		t.Fatalf("the site resent a full snapshot %d times", resets.Load())
 	}
 }
