@@ -90,7 +90,64 @@ func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, er
 }
 
 // hotWrites are prepared at Open for txStmt.
-func hotWrites() []string { return []string{qUpsertLease, qInsertEvent, qLeaseMAC} }
+func hotWrites() []string {
+	return []string{qUpsertLease, qUpsertLeases, qInsertEvent, qInsertEvents, qLeaseMAC}
+}
+
+// rowsPerInsert is how many rows the multi-row forms of the hot inserts
+// take: one statement per row costs more in the driver than the row does
+// in SQLite.
+const rowsPerInsert = 16
+
+// multiRow repeats the VALUES tuple of a one-row INSERT n times; what
+// follows the tuple (an ON CONFLICT clause) is kept.
+func multiRow(q string, n int) string {
+	i := strings.Index(q, "VALUES (")
+	j := i + strings.Index(q[i:], ")") + 1
+	tuple := q[i+len("VALUES ") : j]
+	return q[:i] + "VALUES " + strings.TrimSuffix(strings.Repeat(tuple+", ", n), ", ") + q[j:]
+}
+
+// insertRows runs q (a one-row INSERT whose multi-row form for
+// rowsPerInsert rows is many) for every row, rowsPerInsert at a time.
+func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, one, many string, n int, args func(i int) []any) error {
+	var stOne, stMany *sql.Stmt
+	defer func() {
+		for _, st := range []*sql.Stmt{stOne, stMany} {
+			if st != nil {
+				st.Close()
+			}
+		}
+	}()
+	var err error
+	i := 0
+	if n >= rowsPerInsert {
+		if stMany, err = s.txStmt(ctx, tx, many); err != nil {
+			return err
+		}
+		buf := make([]any, 0, 8*rowsPerInsert)
+		for ; i+rowsPerInsert <= n; i += rowsPerInsert {
+			buf = buf[:0]
+			for k := i; k < i+rowsPerInsert; k++ {
+				buf = append(buf, args(k)...)
+			}
+			if _, err := stMany.ExecContext(ctx, buf...); err != nil {
+				return err
+			}
+		}
+	}
+	if i < n {
+		if stOne, err = s.txStmt(ctx, tx, one); err != nil {
+			return err
+		}
+		for ; i < n; i++ {
+			if _, err := stOne.ExecContext(ctx, args(i)...); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 // queryRow runs a cached prepared statement on the reader pool.
 func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {

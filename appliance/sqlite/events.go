@@ -19,6 +19,8 @@ const (
 	qLeaseMAC    = `SELECT mac FROM leases WHERE ip = ? ORDER BY updated_at DESC LIMIT 1`
 )
 
+var qInsertEvents = multiRow(qInsertEvent, rowsPerInsert)
+
 // maxEventBatch bounds the rows of one events transaction, and so how
 // long a lease commit can wait behind it.
 const maxEventBatch = 256
@@ -172,39 +174,87 @@ func (s *Store) insertEventsSavepoint(ctx context.Context, tx *sql.Tx, rows []bo
 }
 
 func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, rows []boot.Event) error {
-	ins, err := s.txStmt(ctx, tx, qInsertEvent)
-	if err != nil {
-		return err
+	// MACs first: TFTP and file downloads know only the address, and the
+	// lease says whose it is.
+	macs := make([]string, len(rows))
+	var byIP *sql.Stmt
+	for i, e := range rows {
+		macs[i] = macString(e.MAC)
+		if macs[i] != "" || !e.IP.IsValid() {
+			continue
+		}
+		if byIP == nil {
+			var err error
+			if byIP, err = s.txStmt(ctx, tx, qLeaseMAC); err != nil {
+				return err
+			}
+			defer byIP.Close()
+		}
+		if err := byIP.QueryRowContext(ctx, e.IP.String()).Scan(&macs[i]); err != nil && err != sql.ErrNoRows {
+			return err
+		}
 	}
-	defer ins.Close()
-	byIP, err := s.txStmt(ctx, tx, qLeaseMAC)
-	if err != nil {
-		return err
-	}
-	defer byIP.Close()
-	for _, e := range rows {
-		mac := macString(e.MAC)
+	return s.insertRows(ctx, tx, qInsertEvent, qInsertEvents, len(rows), func(i int) []any {
+		e := rows[i]
 		ip := ""
 		if e.IP.IsValid() {
 			ip = e.IP.String()
 		}
-		if mac == "" && ip != "" {
-			// TFTP and file downloads know only the address.
-			if err := byIP.QueryRowContext(ctx, ip).Scan(&mac); err != nil && err != sql.ErrNoRows {
-				return err
-			}
-		}
-		detail := []byte("{}")
-		if len(e.Detail) > 0 {
-			if b, err := json.Marshal(e.Detail); err == nil {
-				detail = b
-			}
-		}
-		if _, err := ins.ExecContext(ctx, ns(e.Time), mac, ip, string(e.Kind), e.Summary, string(detail)); err != nil {
-			return err
+		return []any{ns(e.Time), macs[i], ip, string(e.Kind), e.Summary, detailJSON(e.Detail)}
+	})
+}
+
+// appendJSONString appends s as encoding/json would write it: plain
+// strings directly, anything it would escape through it.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
 		}
 	}
-	return nil
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// detailJSON encodes an event's detail; details are small maps of
+// scalars, whose encoding is written here without reflection.
+func detailJSON(d map[string]any) string {
+	if len(d) == 0 {
+		return "{}"
+	}
+	keys := make([]string, 0, len(d))
+	for k := range d {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b := make([]byte, 0, 128)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		switch v := d[k].(type) {
+		case string:
+			b = appendJSONString(b, v)
+		case bool:
+			b = strconv.AppendBool(b, v)
+		case int:
+			b = strconv.AppendInt(b, int64(v), 10)
+		case int64:
+			b = strconv.AppendInt(b, v, 10)
+		default:
+			vb, err := json.Marshal(v)
+			if err != nil {
+				vb = []byte("null")
+			}
+			b = append(b, vb...)
+		}
+	}
+	return string(append(b, '}'))
 }
 
 // Flush waits until every event queued before the call is written, so

@@ -20,6 +20,8 @@ const qUpsertLease = `INSERT INTO leases (ip, mac, hostname, state, expires_at, 
 	ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, hostname = excluded.hostname,
 		state = excluded.state, expires_at = excluded.expires_at, updated_at = excluded.updated_at`
 
+var qUpsertLeases = multiRow(qUpsertLease, rowsPerInsert)
+
 // maxLeaseBatch bounds one group commit.
 const maxLeaseBatch = 512
 
@@ -49,19 +51,10 @@ func (s *Store) SaveLease(ctx context.Context, l dhcp.Lease) error {
 }
 
 func (s *Store) insertLeases(ctx context.Context, tx *sql.Tx, batch []leaseReq) error {
-	st, err := s.txStmt(ctx, tx, qUpsertLease)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	for _, r := range batch {
-		l := r.l
-		if _, err := st.ExecContext(ctx, l.IP.String(), macString(l.MAC), l.Hostname, string(l.State),
-			ns(l.Expires), ns(l.Updated)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.insertRows(ctx, tx, qUpsertLease, qUpsertLeases, len(batch), func(i int) []any {
+		l := batch[i].l
+		return []any{l.IP.String(), macString(l.MAC), l.Hostname, string(l.State), ns(l.Expires), ns(l.Updated)}
+	})
 }
 
 // LoadLeases returns every stored lease, for the DHCP server to start from.
