@@ -27,18 +27,13 @@ func (a *app) usersCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.json {
-				return printJSON(a.out(), map[string]any{"users": us})
-			}
-			var rows [][]string
-			for _, u := range us {
+			return printList(a, "users", us, []string{"ID", "NAME", "ROLE", "DISABLED", "CREATED"}, func(u appliance.User) []string {
 				dis := "no"
 				if u.Disabled {
 					dis = "yes"
 				}
-				rows = append(rows, []string{strconv.FormatInt(u.ID, 10), u.Name, string(u.Role), dis, ts(u.CreatedAt)})
-			}
-			return table(a.out(), []string{"ID", "NAME", "ROLE", "DISABLED", "CREATED"}, rows)
+				return []string{strconv.FormatInt(u.ID, 10), u.Name, string(u.Role), dis, ts(u.CreatedAt)}
+			})
 		},
 	}
 
@@ -180,14 +175,9 @@ func (a *app) tokensCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.json {
-				return printJSON(a.out(), map[string]any{"tokens": ts2})
-			}
-			var rows [][]string
-			for _, t := range ts2 {
-				rows = append(rows, []string{strconv.FormatInt(t.ID, 10), t.User, t.Name, ts(t.CreatedAt), ts(t.ExpiresAt), ts(t.LastUsed)})
-			}
-			return table(a.out(), []string{"ID", "USER", "NAME", "CREATED", "EXPIRES", "LAST USED"}, rows)
+			return printList(a, "tokens", ts2, []string{"ID", "USER", "NAME", "CREATED", "EXPIRES", "LAST USED"}, func(t client.Token) []string {
+				return []string{strconv.FormatInt(t.ID, 10), t.User, t.Name, ts(t.CreatedAt), ts(t.ExpiresAt), ts(t.LastUsed)}
+			})
 		},
 	}
 	list.Flags().BoolVar(&all, "all", false, "every user's tokens (admins)")

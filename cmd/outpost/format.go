@@ -25,6 +25,19 @@ func printJSON(w io.Writer, v any) error {
 }
 
 // table prints rows under headers, aligned, in the order given.
+// printList writes items as {"key": [...]} with --json, else as a table
+// with one row per item.
+func printList[T any](a *app, key string, items []T, headers []string, row func(T) []string) error {
+	if a.json {
+		return printJSON(a.out(), map[string]any{key: items})
+	}
+	rows := make([][]string, 0, len(items))
+	for _, it := range items {
+		rows = append(rows, row(it))
+	}
+	return table(a.out(), headers, rows)
+}
+
 func table(w io.Writer, headers []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(headers, "\t"))

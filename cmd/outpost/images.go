@@ -30,14 +30,9 @@ func (a *app) imagesCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.json {
-				return printJSON(a.out(), map[string]any{"images": is})
-			}
-			var rows [][]string
-			for _, i := range is {
-				rows = append(rows, []string{i.Name, i.Version, i.Format, bytesIEC(i.Size), bytesIEC(i.RawSize), short(i.SHA256), ts(i.CreatedAt)})
-			}
-			return table(a.out(), []string{"NAME", "VERSION", "FORMAT", "SIZE", "DISK SIZE", "SHA256", "CREATED"}, rows)
+			return printList(a, "images", is, []string{"NAME", "VERSION", "FORMAT", "SIZE", "DISK SIZE", "SHA256", "CREATED"}, func(i client.Image) []string {
+				return []string{i.Name, i.Version, i.Format, bytesIEC(i.Size), bytesIEC(i.RawSize), short(i.SHA256), ts(i.CreatedAt)}
+			})
 		},
 	}
 

@@ -131,16 +131,11 @@ func (a *app) listJobs(ctx context.Context, status, action, machine string) erro
 	if err != nil {
 		return err
 	}
-	if a.json {
-		return printJSON(a.out(), map[string]any{"jobs": js})
-	}
-	rows := make([][]string, 0, len(js))
-	for _, j := range js {
-		rows = append(rows, []string{strconv.FormatInt(j.ID, 10), string(j.Action), strconv.FormatInt(j.MachineID, 10),
+	return printList(a, "jobs", js, []string{"ID", "ACTION", "MACHINE", "PARAMS", "STATUS", "PHASE", "ATTEMPTS", "REQUESTER", "CREATED", "NOTE"}, func(j appliance.Job) []string {
+		return []string{strconv.FormatInt(j.ID, 10), string(j.Action), strconv.FormatInt(j.MachineID, 10),
 			params(j.Params), string(j.Status), strings.TrimSpace(j.Phase + " " + jobProgress(j)),
-			fmt.Sprintf("%d/%d", j.Attempts, j.MaxAttempts), j.Requester, ts(j.CreatedAt), jobNote(j)})
-	}
-	return table(a.out(), []string{"ID", "ACTION", "MACHINE", "PARAMS", "STATUS", "PHASE", "ATTEMPTS", "REQUESTER", "CREATED", "NOTE"}, rows)
+			fmt.Sprintf("%d/%d", j.Attempts, j.MaxAttempts), j.Requester, ts(j.CreatedAt), jobNote(j)}
+	})
 }
 
 func (a *app) showJob(ctx context.Context, arg string) error {

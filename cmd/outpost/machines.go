@@ -88,15 +88,9 @@ func (a *app) listMachines(ctx context.Context, f client.MachineFilter) error {
 	if err != nil {
 		return err
 	}
-	if a.json {
-		return printJSON(a.out(), map[string]any{"machines": ms})
-	}
-	rows := make([][]string, 0, len(ms))
-	for _, m := range ms {
-		rows = append(rows, []string{strconv.FormatInt(m.ID, 10), m.Serial, m.Hostname, m.Rack, m.Role, m.Class,
-			stateText(m), ts(m.UpdatedAt)})
-	}
-	return table(a.out(), []string{"ID", "SERIAL", "HOSTNAME", "RACK", "ROLE", "CLASS", "STATE", "UPDATED"}, rows)
+	return printList(a, "machines", ms, []string{"ID", "SERIAL", "HOSTNAME", "RACK", "ROLE", "CLASS", "STATE", "UPDATED"}, func(m appliance.Machine) []string {
+		return []string{strconv.FormatInt(m.ID, 10), m.Serial, m.Hostname, m.Rack, m.Role, m.Class, stateText(m), ts(m.UpdatedAt)}
+	})
 }
 
 // stateText is the state, with where a frozen machine returns to.

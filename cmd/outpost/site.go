@@ -165,18 +165,13 @@ func (a *app) leasesCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if a.json {
-				return printJSON(a.out(), map[string]any{"leases": ls})
-			}
-			var rows [][]string
-			for _, l := range ls {
+			return printList(a, "leases", ls, []string{"IP", "MAC", "STATE", "MACHINE", "HOSTNAME", "EXPIRES", "UPDATED"}, func(l appliance.Lease) []string {
 				m := ""
 				if l.MachineID > 0 {
 					m = strconv.FormatInt(l.MachineID, 10)
 				}
-				rows = append(rows, []string{l.IP, l.MAC, l.State, m, l.Hostname, ts(l.Expires), ts(l.Updated)})
-			}
-			return table(a.out(), []string{"IP", "MAC", "STATE", "MACHINE", "HOSTNAME", "EXPIRES", "UPDATED"}, rows)
+				return []string{l.IP, l.MAC, l.State, m, l.Hostname, ts(l.Expires), ts(l.Updated)}
+			})
 		},
 	}
 	c.Flags().StringVar(&f.MAC, "mac", "", "only this MAC's lease")
