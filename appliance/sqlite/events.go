@@ -204,57 +204,16 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, rows []boot.Event)
 	})
 }
 
-// appendJSONString appends s as encoding/json would write it: plain
-// strings directly, anything it would escape through it.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
-// detailJSON encodes an event's detail; details are small maps of
-// scalars, whose encoding is written here without reflection.
+// detailJSON encodes an event's detail.
 func detailJSON(d map[string]any) string {
 	if len(d) == 0 {
 		return "{}"
 	}
-	keys := make([]string, 0, len(d))
-	for k := range d {
-		keys = append(keys, k)
+	b, err := json.Marshal(d)
+	if err != nil {
+		return "{}"
 	}
-	sort.Strings(keys)
-	b := make([]byte, 0, 128)
-	b = append(b, '{')
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, k)
-		b = append(b, ':')
-		switch v := d[k].(type) {
-		case string:
-			b = appendJSONString(b, v)
-		case bool:
-			b = strconv.AppendBool(b, v)
-		case int:
-			b = strconv.AppendInt(b, int64(v), 10)
-		case int64:
-			b = strconv.AppendInt(b, v, 10)
-		default:
-			vb, err := json.Marshal(v)
-			if err != nil {
-				vb = []byte("null")
-			}
-			b = append(b, vb...)
-		}
-	}
-	return string(append(b, '}'))
+	return string(b)
 }
 
 // Flush waits until every event queued before the call is written, so

@@ -554,20 +554,3 @@ func TestMultiRow(t *testing.T) {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
 }
-
-// detailJSON must write what encoding/json writes, which is what the
-// timeline and sync read back.
-func FuzzDetailJSON(f *testing.F) {
-	f.Add("firmware", "uefi-x64+ipxe", "xid", int64(0x1234), true, 1.5)
-	f.Add("path", "/images/a<b>&\"c\\d\x01é", "bytes", int64(-7), false, 0.0)
-	f.Fuzz(func(t *testing.T, k1, v1, k2 string, n int64, ok bool, x float64) {
-		d := map[string]any{k1: v1, k2: n, "ok": ok, "x": x, "i": int(n)}
-		want, err := json.Marshal(d)
-		if err != nil {
-			return // NaN and the like: encoding/json refuses, so do callers' values
-		}
-		if got := detailJSON(d); got != string(want) {
-			t.Fatalf("detailJSON %s\nencoding/json %s", got, want)
-		}
-	})
-}

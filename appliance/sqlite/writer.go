@@ -27,9 +27,10 @@ const (
 const dropLogEvery = 10 * time.Second
 
 // writerLoop owns the two high-rate write paths. Leases come first: a
-// DHCP ACK waits on them. Timeline events go in batches between lease
-// commits, with synchronous=NORMAL: losing the last events in a power cut
-// is acceptable, and the next FULL commit syncs them anyway.
+// DHCP ACK waits on them, and the timeline events queued by then share
+// their commit. Events with no lease to ride on go in batches of their
+// own with synchronous=NORMAL: losing the last events in a power cut is
+// acceptable, and the next FULL commit syncs them anyway.
 func (s *Store) writerLoop() {
 	defer s.wg.Done()
 	leases := make([]leaseReq, 0, maxLeaseBatch)
@@ -71,8 +72,8 @@ func (s *Store) writerLoop() {
 			leases = s.gatherLeases(leases)
 			// Queued events ride along: one commit instead of two.
 			s.drainEvents(&ev)
-			s.flushLeases(s.fillLeases(leases), &ev)
-			if lingering && ev.empty() {
+			s.flushLeases(leases, &ev) // leaves ev empty
+			if lingering {
 				linger.Stop()
 				lingering = false
 			}
@@ -145,7 +146,7 @@ func (s *Store) flushLeases(batch []leaseReq, ev *eventBatch) {
 	if ev != nil && !ev.empty() {
 		rows = ev.events()
 	}
-	evErr := errors.New("not written")
+	var evErr error
 	err := s.withConn(ctx, func(c *sql.Conn) error {
 		return connTx(ctx, c, func(tx *sql.Tx) error {
 			if err := s.insertLeases(ctx, tx, batch); err != nil {
@@ -161,10 +162,8 @@ func (s *Store) flushLeases(batch []leaseReq, ev *eventBatch) {
 		r.done <- err
 	}
 	if ev != nil && !ev.empty() {
-		if err != nil || evErr != nil {
-			if len(rows) > 0 {
-				s.log.Error("sqlite: boot events not written with leases", "count", len(rows), "err", errors.Join(err, evErr))
-			}
+		if len(rows) > 0 && (err != nil || evErr != nil) {
+			s.log.Error("sqlite: boot events not written with leases", "count", len(rows), "err", errors.Join(err, evErr))
 		}
 		ev.written()
 	}

@@ -63,15 +63,8 @@ func (b *bench) drain(ctx context.Context) error {
 		return err
 	}
 	took := s.watch.doneAt.Sub(t0)
-	after, err := b.sample(h)
-	stopProfile()
+	after, err := b.finish(ctx, dsn, h, stopProfile, s)
 	if err != nil {
-		return err
-	}
-	if err := b.end(ctx, dsn, h, &after, s); err != nil {
-		return err
-	}
-	if err := verify(ctx, dsn, s); err != nil {
 		return err
 	}
 	// HQ was stopped for its counters: a fresh one takes the replay.
@@ -137,6 +130,25 @@ func (b *bench) begin(ctx context.Context, dsn, part string) (*hqProc, load, err
 // end stops the sites' uplinks once they have recorded HQ's last
 // acknowledgement, stops HQ, whose backends report their statistics as
 // they exit, and reads PostgreSQL's counters.
+// finish samples the counters, stops the profiles, ends the part and
+// checks that HQ holds exactly each site's rows.
+func (b *bench) finish(ctx context.Context, dsn string, h *hqProc, stopProfile func(), sites ...*site) (load, error) {
+	after, err := b.sample(h)
+	stopProfile()
+	if err != nil {
+		return after, err
+	}
+	if err := b.end(ctx, dsn, h, &after, sites...); err != nil {
+		return after, err
+	}
+	for _, s := range sites {
+		if err := verify(ctx, dsn, s); err != nil {
+			return after, err
+		}
+	}
+	return after, nil
+}
+
 func (b *bench) end(ctx context.Context, dsn string, h *hqProc, l *load, sites ...*site) error {
 	for _, s := range sites {
 		if err := s.settle(ctx); err != nil {
@@ -271,15 +283,8 @@ func (b *bench) lag(ctx context.Context) error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	after, err := b.sample(h)
-	stopProfile()
+	after, err := b.finish(ctx, dsn, h, stopProfile, s)
 	if err != nil {
-		return err
-	}
-	if err := b.end(ctx, dsn, h, &after, s); err != nil {
-		return err
-	}
-	if err := verify(ctx, dsn, s); err != nil {
 		return err
 	}
 	var lags []time.Duration
@@ -378,18 +383,9 @@ func (b *bench) manySites(ctx context.Context) error {
 		n, _ := s.watch.totals()
 		batches += n
 	}
-	after, err := b.sample(h)
-	stopProfile()
+	after, err := b.finish(ctx, dsn, h, stopProfile, sites...)
 	if err != nil {
 		return err
-	}
-	if err := b.end(ctx, dsn, h, &after, sites...); err != nil {
-		return err
-	}
-	for _, s := range sites {
-		if err := verify(ctx, dsn, s); err != nil {
-			return err
-		}
 	}
 	slices.Sort(took)
 	all := took[len(took)-1]
