@@ -11,7 +11,7 @@ test_pkgs=(
   chromium chromium-driver fonts-dejavu-core
 )
 bench_pkgs=(
-  kea-admin kea-dhcp4-server dnsmasq-base tftpd-hpa nginx-light wrk
+  kea-admin kea-dhcp4-server dnsmasq-base tftpd-hpa nginx-light wrk openssl
 )
 
 case "${1:-test}" in
