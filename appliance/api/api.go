@@ -334,12 +334,12 @@ func (s *Server) id(w http.ResponseWriter, r *http.Request) (int64, bool) {
 }
 
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	return decodeBody(w, r, v)
+	return DecodeBody(w, r, v)
 }
 
-// decodeBody reads a bounded JSON body into v, refusing unknown fields
+// DecodeBody reads a bounded JSON body into v, refusing unknown fields
 // and trailing data; it answers the error itself.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+func DecodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

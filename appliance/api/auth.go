@@ -137,7 +137,7 @@ func (a *Auth) login(w http.ResponseWriter, r *http.Request) {
 		User     string `json:"user"`
 		Password string `json:"password"`
 	}
-	if !decodeBody(w, r, &body) {
+	if !DecodeBody(w, r, &body) {
 		return
 	}
 	tok, u, err := a.Store.Login(r.Context(), body.User, body.Password, a.SessionTTL)
@@ -191,7 +191,7 @@ func (a *Auth) createToken(w http.ResponseWriter, r *http.Request) {
 		Name string `json:"name"`
 		TTL  string `json:"ttl"`
 	}
-	if !decodeBody(w, r, &body) {
+	if !DecodeBody(w, r, &body) {
 		return
 	}
 	ttl := 90 * 24 * time.Hour
@@ -244,7 +244,7 @@ func (a *Auth) createUser(w http.ResponseWriter, r *http.Request) {
 		Role     appliance.Role `json:"role"`
 		Password string         `json:"password"`
 	}
-	if !decodeBody(w, r, &body) {
+	if !DecodeBody(w, r, &body) {
 		return
 	}
 	u, err := a.Store.CreateUser(r.Context(), body.Name, body.Role, body.Password, Actor(r))
@@ -257,7 +257,7 @@ func (a *Auth) createUser(w http.ResponseWriter, r *http.Request) {
 
 func (a *Auth) updateUser(w http.ResponseWriter, r *http.Request) {
 	var p sqlite.UserPatch
-	if !decodeBody(w, r, &p) {
+	if !DecodeBody(w, r, &p) {
 		return
 	}
 	u, err := a.Store.UpdateUser(r.Context(), r.PathValue("name"), p, Actor(r))

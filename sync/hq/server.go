@@ -171,22 +171,12 @@ func (s *Server) sites(w http.ResponseWriter, r *http.Request) {
 	api.WriteJSON(w, http.StatusOK, map[string]any{"sites": out})
 }
 
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		api.Fail(w, nil, appliance.Errorf(appliance.CodeInvalid, "bad JSON body: %v", err))
-		return false
-	}
-	return true
-}
-
 func (s *Server) addSite(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		ID   string `json:"id"`
 		Name string `json:"name"`
 	}
-	if !decode(w, r, &body) {
+	if !api.DecodeBody(w, r, &body) {
 		return
 	}
 	key, err := s.Store.AddSite(r.Context(), body.ID, body.Name)
@@ -258,7 +248,7 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request) {
 		Site string `json:"site"`
 		appliance.ProvisionSpec
 	}
-	if !decode(w, r, &body) {
+	if !api.DecodeBody(w, r, &body) {
 		return
 	}
 	id, seq, err := s.Store.CreateRequest(r.Context(), body.Site, body.ProvisionSpec, operator(r))
@@ -289,24 +279,23 @@ func (s *Server) addIntent(w http.ResponseWriter, r *http.Request) {
 		Kind string          `json:"kind"`
 		Body json.RawMessage `json:"body"`
 	}
-	if !decode(w, r, &body) {
+	if !api.DecodeBody(w, r, &body) {
 		return
 	}
 	var check error
 	switch body.Kind {
 	case wire.KindJob:
 		var j wire.JobBody
-		check = strictJSON(body.Body, &j)
+		check = wire.DecodeIntent(body.Body, &j)
 		if check == nil && (j.Serial == "" || !appliance.JobAction(j.Action).Valid()) {
 			check = appliance.Errorf(appliance.CodeInvalid, "a job needs a serial and an action (install, recycle, power)")
 		}
 	case wire.KindPolicy:
-		check = strictJSON(body.Body, &wire.PolicyBody{})
+		check = wire.DecodeIntent(body.Body, &wire.PolicyBody{})
 	case wire.KindImage:
 		var im wire.ImageBody
-		check = strictJSON(body.Body, &im)
-		if check == nil && (im.Name == "" || im.Version == "" || im.SHA256 == "" || im.URL == "") {
-			check = appliance.Errorf(appliance.CodeInvalid, "an image needs name, version, format, sha256 and url")
+		if check = wire.DecodeIntent(body.Body, &im); check == nil {
+			check = im.Check()
 		}
 	default:
 		check = appliance.Errorf(appliance.CodeInvalid, "kind must be job, policy or image (requests have their own route)")
@@ -321,13 +310,4 @@ func (s *Server) addIntent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	api.WriteJSON(w, http.StatusCreated, map[string]any{"site": body.Site, "seq": seq})
-}
-
-func strictJSON(b []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return appliance.Errorf(appliance.CodeInvalid, "bad intent body: %v", err)
-	}
-	return nil
 }

@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"sort"
 	"strconv"
@@ -269,13 +268,8 @@ func CheckPush(p wire.Push) error {
 // the batch are refused. CheckPush then validates what it holds.
 func ParsePush(body []byte) (wire.Push, error) {
 	var p wire.Push
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
+	if err := wire.Strict(body, &p); err != nil {
 		return p, appliance.Errorf(appliance.CodeInvalid, "malformed batch: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return p, appliance.Errorf(appliance.CodeInvalid, "malformed batch: data after the batch")
 	}
 	return p, nil
 }

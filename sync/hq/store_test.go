@@ -6,6 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -199,7 +203,7 @@ func TestParsePush(t *testing.T) {
 	for _, tc := range []struct{ body, want string }{
 		{`{"from":1,"changes":[{"seq":1,"tbl":"machines","op":"upsert","key":"1","row":{"id":1}}],"backlog":0}`, ""},
 		{`{"from":1,"changes":[],"extra":1}`, "unknown field"},
-		{`{"from":1,"changes":[]} {"from":2}`, "data after the batch"},
+		{`{"from":1,"changes":[]} {"from":2}`, "data after the JSON value"},
 		{`{"from":"1"}`, "malformed batch"},
 		{``, "malformed batch"},
 		{`[`, "malformed batch"},
@@ -351,5 +355,45 @@ func TestPushWaitsForItsTurn(t *testing.T) {
 	t0 := time.Now()
 	if _, err := fresh.ApplyPush(ctx, "turn1", batch(41, 5)); pushErr(err) == nil || pushErr(err).Kind != "gap" || time.Since(t0) > 2*time.Second {
 		t.Fatalf("unknown site: %v after %s", err, time.Since(t0))
+	}
+}
+
+// HQ refuses an intent the site could not apply, with the reason, when
+// the operator makes it: the same checks the site runs.
+func TestAddIntentChecksBody(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	if _, err := s.AddSite(ctx, "img1", "Images"); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.CreateToken(ctx, "alice", appliance.RoleTechnician)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer((&Server{Store: s, Log: slog.New(slog.DiscardHandler)}).Handler())
+	defer srv.Close()
+	sha := strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		body string
+		code int
+		want string
+	}{
+		{`{"site":"img1","kind":"image","body":{"name":"deb","version":"12","format":"raw.zst","sha256":"` + sha + `","url":"https://hq.example/d"}}`, 201, ""},
+		{`{"site":"img1","kind":"image","body":{"name":"deb","version":"12","format":"iso","sha256":"` + sha + `","url":"https://hq.example/d"}}`, 400, "format"},
+		{`{"site":"img1","kind":"image","body":{"name":"deb","version":"12","format":"raw","sha256":"` + sha + `","url":"file:///etc/shadow"}}`, 400, "url"},
+		{`{"site":"img1","kind":"policy","body":{"max_site":1} {}}`, 400, "bad JSON body"},
+		{`{"site":"img1","kind":"policy","body":{"max_site":1,"nope":2}}`, 400, "bad intent body"},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/intents", strings.NewReader(tc.body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || !strings.Contains(string(b), tc.want) {
+			t.Errorf("%s: %d %s, want %d %q", tc.body, resp.StatusCode, b, tc.code, tc.want)
+		}
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -53,7 +52,7 @@ func (a *Applier) Apply(ctx context.Context, in wire.Intent) (sqlite.IntentOutco
 		switch in.Kind {
 		case wire.KindProvision:
 			var b wire.ProvisionBody
-			if err := strict(in.Body, &b); err != nil {
+			if err := wire.DecodeIntent(in.Body, &b); err != nil {
 				return sqlite.IntentOutcome{}, err
 			}
 			if err := b.ProvisionSpec.Check(); err != nil {
@@ -67,7 +66,7 @@ func (a *Applier) Apply(ctx context.Context, in wire.Intent) (sqlite.IntentOutco
 			return a.job(ctx, tx, now, in.Seq, in.Body, appliance.Actor("hq:"+in.CreatedBy))
 		case wire.KindPolicy:
 			var b wire.PolicyBody
-			if err := strict(in.Body, &b); err != nil {
+			if err := wire.DecodeIntent(in.Body, &b); err != nil {
 				return sqlite.IntentOutcome{}, err
 			}
 			p, err := PolicyFrom(b)
@@ -83,17 +82,17 @@ func (a *Applier) Apply(ctx context.Context, in wire.Intent) (sqlite.IntentOutco
 			return sqlite.IntentOutcome{Status: "applied", Note: "job policies replaced"}, nil
 		case wire.KindImage:
 			var b wire.ImageBody
-			if err := strict(in.Body, &b); err != nil {
+			if err := wire.DecodeIntent(in.Body, &b); err != nil {
 				return sqlite.IntentOutcome{}, err
 			}
-			if err := checkImage(b); err != nil {
+			if err := b.Check(); err != nil {
 				return sqlite.IntentOutcome{}, err
 			}
 			fetch = &b
 			return sqlite.IntentOutcome{Status: "applied", Note: "image " + b.Name + ":" + b.Version + " queued for download"}, nil
 		case wire.KindWithdraw:
 			var b wire.WithdrawBody
-			if err := strict(in.Body, &b); err != nil {
+			if err := wire.DecodeIntent(in.Body, &b); err != nil {
 				return sqlite.IntentOutcome{}, err
 			}
 			return a.withdraw(ctx, tx, now, b.Seq)
@@ -117,38 +116,10 @@ func (a *Applier) Apply(ctx context.Context, in wire.Intent) (sqlite.IntentOutco
 	return out, nil
 }
 
-// checkImage refuses an image intent that could never be fetched and
-// stored, so that it fails now, with a reason, not later in a log.
-func checkImage(b wire.ImageBody) error {
-	if err := (images.Meta{Name: b.Name, Version: b.Version, Format: b.Format, SHA256: b.SHA256}).Check(); err != nil {
-		return err
-	}
-	if len(b.SHA256) != 64 || strings.Trim(strings.ToLower(b.SHA256), "0123456789abcdef") != "" {
-		return appliance.Errorf(appliance.CodeInvalid, "sha256 %q: want 64 hex digits", b.SHA256)
-	}
-	u, err := url.Parse(b.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return appliance.Errorf(appliance.CodeInvalid, "url %q: want an absolute http or https URL", b.URL)
-	}
-	return nil
-}
-
-func strict(b []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return appliance.Errorf(appliance.CodeInvalid, "bad intent body: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return appliance.Errorf(appliance.CodeInvalid, "bad intent body: data after the body")
-	}
-	return nil
-}
-
 // job applies a job intent, or parks it as a conflict.
 func (a *Applier) job(ctx context.Context, tx *sql.Tx, now, seq int64, body json.RawMessage, actor appliance.Actor) (sqlite.IntentOutcome, error) {
 	var b wire.JobBody
-	if err := strict(body, &b); err != nil {
+	if err := wire.DecodeIntent(body, &b); err != nil {
 		return sqlite.IntentOutcome{}, err
 	}
 	m, err := a.Store.MachineTx(ctx, tx, `m.serial = ?`, b.Serial)

@@ -13,7 +13,7 @@ import (
 	"github.com/outpostdc/outpost/sync/wire"
 )
 
-func TestCheckImage(t *testing.T) {
+func TestImageBodyCheck(t *testing.T) {
 	sha := strings.Repeat("ab", 32)
 	good := wire.ImageBody{Name: "debian", Version: "12.5", Format: "raw.zst", SHA256: sha, URL: "https://hq.example/images/d.raw.zst"}
 	for _, tc := range []struct {
@@ -33,7 +33,7 @@ func TestCheckImage(t *testing.T) {
 	} {
 		b := good
 		tc.mod(&b)
-		err := checkImage(b)
+		err := b.Check()
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !appliance.IsCode(err, appliance.CodeInvalid)) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}

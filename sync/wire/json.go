@@ -3,7 +3,11 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"reflect"
+
+	"github.com/outpostdc/outpost/appliance"
 )
 
 // SameJSON says whether two JSON documents hold the same value: key order,
@@ -18,4 +22,28 @@ func SameJSON(a, b []byte) bool {
 		return false
 	}
 	return reflect.DeepEqual(x, y)
+}
+
+// Strict decodes one JSON value from b into v, refusing unknown fields
+// and anything after the value: what crosses the WAN is read exactly.
+func Strict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the JSON value")
+	}
+	return nil
+}
+
+// DecodeIntent reads an intent's body strictly; the error is invalid
+// input, whoever reads it (HQ when the intent is made, the site when it
+// applies it).
+func DecodeIntent(b []byte, v any) error {
+	if err := Strict(b, v); err != nil {
+		return appliance.Errorf(appliance.CodeInvalid, "bad intent body: %v", err)
+	}
+	return nil
 }

@@ -5,9 +5,12 @@ package wire
 
 import (
 	"encoding/json"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/outpostdc/outpost/appliance"
+	"github.com/outpostdc/outpost/appliance/images"
 )
 
 // Paths, under the HQ URL. Sites authenticate with their key as a bearer
@@ -110,6 +113,23 @@ type ImageBody struct {
 	Format  string `json:"format"`
 	SHA256  string `json:"sha256"`
 	URL     string `json:"url"`
+}
+
+// Check refuses an image that could never be fetched and stored, so that
+// the intent fails when it is made or applied, with a reason, not later
+// in a log.
+func (b ImageBody) Check() error {
+	if err := (images.Meta{Name: b.Name, Version: b.Version, Format: b.Format, SHA256: b.SHA256}).Check(); err != nil {
+		return err
+	}
+	if len(b.SHA256) != 64 || strings.Trim(strings.ToLower(b.SHA256), "0123456789abcdef") != "" {
+		return appliance.Errorf(appliance.CodeInvalid, "sha256 %q: want 64 hex digits", b.SHA256)
+	}
+	u, err := url.Parse(b.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return appliance.Errorf(appliance.CodeInvalid, "url %q: want an absolute http or https URL", b.URL)
+	}
+	return nil
 }
 
 // PolicyBody replaces the site's job policies.
