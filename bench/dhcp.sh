@@ -18,8 +18,15 @@ dhcp_n() {
   if [ "$QUICK" = 1 ]; then echo $(($1 * 2 > 500 ? $1 * 2 : 500)); else echo $(($1 * 10 > 5000 ? $1 * 10 : 5000)); fi
 }
 
-POOL_FIRST=10.99.1.0
-POOL_LAST=10.99.255.254
+# The pool must outlast every step (N fresh MACs, leases held an hour), or
+# a step measures pool exhaustion instead of the server: 10.100.0.0 to
+# 10.111.255.254 is 786,431 addresses; dhcp_step refuses a larger N.
+# The relay address (CLI_IP) sits in the subnet, outside the pool.
+SUBNET=10.96.0.0/12
+SUBNET_MASK=255.240.0.0
+POOL_FIRST=10.100.0.0
+POOL_LAST=10.111.255.254
+POOL_SIZE=786431
 
 # dhcp_start SERVER DIR: starts SERVER with an empty lease database in DIR; sets SPID.
 dhcp_start() {
@@ -32,7 +39,7 @@ site: bench
 log_level: warn
 dhcp:
   subnets:
-    - {prefix: 10.99.0.0/16, pool: $POOL_FIRST-$POOL_LAST}
+    - {prefix: $SUBNET, pool: $POOL_FIRST-$POOL_LAST}
 tftp:
   enabled: false
 EOF
@@ -46,7 +53,7 @@ EOF
   "multi-threading": {"enable-multi-threading": false},
   "lease-database": {"type": "memfile", "persist": true, "name": "$d/leases.csv", "lfc-interval": 0},
   "valid-lifetime": 3600,
-  "subnet4": [{"id": 1, "subnet": "10.99.0.0/16", "pools": [{"pool": "$POOL_FIRST - $POOL_LAST"}]}],
+  "subnet4": [{"id": 1, "subnet": "$SUBNET", "pools": [{"pool": "$POOL_FIRST - $POOL_LAST"}]}],
   "loggers": [{"name": "kea-dhcp4", "severity": "WARN", "output_options": [{"output": "stderr"}]}]
 }}
 EOF
@@ -56,7 +63,7 @@ EOF
     : >"$d/leases"
     start_srv "$d/server.log" dnsmasq -d -k --conf-file=/dev/null --port=0 --no-ping --quiet-dhcp \
       --user=root --group=root --pid-file= --dhcp-lease-max=70000 \
-      "--dhcp-range=$POOL_FIRST,$POOL_LAST,255.255.0.0,1h" "--dhcp-leasefile=$d/leases" -i "$SRV_IF"
+      "--dhcp-range=$POOL_FIRST,$POOL_LAST,$SUBNET_MASK,1h" "--dhcp-leasefile=$d/leases" -i "$SRV_IF"
     ;;
   esac
   wait_port udp 67 "$SPID" 30 || { tail -n 20 "$d/server.log" >&2; die "$s did not start"; }
@@ -94,6 +101,7 @@ dhcp_latencies() {
 dhcp_step() {
   local s=$1 rate=$2 n d out rc=0 t0 t1
   n=$(dhcp_n "$rate")
+  [ "$n" -le "$POOL_SIZE" ] || die "a $rate/s step ($n exchanges) would exhaust the $POOL_SIZE-address pool"
   d=$WORK/dhcp/$s-$rate
   rm -rf "$d"
   mkdir -p "$d"

@@ -44,6 +44,7 @@ type Service struct {
 
 	machines genCache[cached]
 	hosts    genCache[hostEntry]
+	known    macSet
 }
 
 // maxCached bounds each lookup cache; past it a cache starts over.
@@ -98,12 +99,79 @@ type hostEntry struct {
 	ok bool
 }
 
+// macSet is every MAC in the inventory as of one store generation, so
+// that a MAC the inventory lacks (every new machine, every stranger on
+// the segment, a flood of made-up MACs) is answered without SQL.
+type macSet struct {
+	mu       sync.Mutex
+	gen      uint64
+	macs     map[[6]byte]struct{} // nil: none current
+	building bool
+	builtAt  time.Time
+}
+
+// Rebuilding the set reads the whole interfaces table: while the inventory
+// keeps changing it is done at most this often, and lookups go to SQL in
+// between, as they would without the set.
+const (
+	macSetEvery = time.Second
+	macSetMax   = 1 << 20
+)
+
+// lacks reports whether mac is surely not in the inventory at gen.
+func (k *macSet) lacks(gen uint64, mac net.HardwareAddr) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.macs == nil || k.gen != gen || len(mac) != 6 {
+		return false
+	}
+	_, in := k.macs[[6]byte(mac)]
+	return !in
+}
+
+// refresh rebuilds the set for gen if it is stale and no other caller is
+// at it; callers never wait for it.
+func (s *Service) refreshKnown(ctx context.Context, gen uint64) {
+	k := &s.known
+	now := s.now()
+	k.mu.Lock()
+	if k.building || (k.macs != nil && k.gen == gen) || now.Sub(k.builtAt) < macSetEvery && !k.builtAt.IsZero() {
+		k.mu.Unlock()
+		return
+	}
+	k.building = true
+	k.mu.Unlock()
+	macs, ok, err := s.Store.InventoryMACs(ctx, macSetMax)
+	if err != nil && s.Log != nil {
+		s.Log.Warn("netboot: inventory MACs not read; reservations are looked up one by one", "err", err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.building, k.builtAt = false, now
+	if err != nil || !ok {
+		k.macs = nil
+		return
+	}
+	k.gen, k.macs = gen, macs
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
 // Host returns the reservation for a MAC from the inventory.
 func (s *Service) Host(ctx context.Context, mac net.HardwareAddr) (boot.Host, bool, error) {
 	gen := s.Store.Generation()
 	if e, ok := s.hosts.get(gen, mac); ok {
 		return e.h, e.ok, nil
 	}
+	if s.known.lacks(gen, mac) {
+		return boot.Host{}, false, nil
+	}
+	s.refreshKnown(ctx, gen)
 	ip, hostname, ok, err := s.Store.Reservation(ctx, mac.String())
 	if err != nil {
 		return boot.Host{}, false, err
@@ -177,12 +245,8 @@ func (s *Service) script(ctx context.Context, c boot.Client, m *appliance.Machin
 		out.Action = boot.ActionHalt
 		return out, nil
 	}
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
 	tok, err := s.Store.IssueToken(ctx, sqlite.Token{
-		MAC: c.MAC.String(), Purpose: string(d.Mode), Expires: now().Add(s.Cfg.TokenTTL),
+		MAC: c.MAC.String(), Purpose: string(d.Mode), Expires: s.now().Add(s.Cfg.TokenTTL),
 	})
 	if err != nil {
 		return boot.Decision{}, fmt.Errorf("boot token: %w", err)

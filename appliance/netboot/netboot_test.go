@@ -131,6 +131,56 @@ func TestHost(t *testing.T) {
 	}
 }
 
+// The set of inventory MACs answers for strangers without SQL while the
+// inventory stands still, is dropped by any write, and is rebuilt at most
+// once per macSetEvery while writes go on.
+func TestKnownMACs(t *testing.T) {
+	s := newService(t)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s.Now = func() time.Time { return now }
+	ctx := context.Background()
+	s.Store.CreateMachine(ctx, sqlite.NewMachine{Serial: "A", Hostname: "web-1", MACs: []string{"52:54:00:00:00:01"}}, "t", "")
+	known, _ := net.ParseMAC("52:54:00:00:00:01")
+	stranger, _ := net.ParseMAC("52:54:00:00:00:09")
+	gen := s.Store.Generation()
+	if s.known.lacks(gen, stranger) {
+		t.Fatal("a set before any lookup")
+	}
+	if _, ok, err := s.Host(ctx, known); !ok || err != nil {
+		t.Fatalf("Host(known) = %v %v", ok, err)
+	}
+	if !s.known.lacks(gen, stranger) || s.known.lacks(gen, known) {
+		t.Fatal("the set built by the first lookup is wrong")
+	}
+	if _, ok, err := s.Host(ctx, stranger); ok || err != nil {
+		t.Fatalf("Host(stranger) = %v %v", ok, err)
+	}
+
+	// The stranger is racked: the stale set must not hide it, even before
+	// a rebuild is due.
+	if _, err := s.Store.CreateMachine(ctx, sqlite.NewMachine{Serial: "B", Hostname: "db-1", MACs: []string{stranger.String()}}, "t", ""); err != nil {
+		t.Fatal(err)
+	}
+	gen2 := s.Store.Generation()
+	if s.known.lacks(gen2, stranger) {
+		t.Fatal("a set from before the write answered")
+	}
+	if h, ok, err := s.Host(ctx, stranger); !ok || err != nil || h.Hostname != "db-1" {
+		t.Fatalf("Host(stranger) after it was racked = %+v %v %v", h, ok, err)
+	}
+	other, _ := net.ParseMAC("52:54:00:00:00:0a")
+	if s.known.lacks(gen2, other) {
+		t.Fatal("rebuilt sooner than macSetEvery")
+	}
+	now = now.Add(macSetEvery)
+	if _, ok, err := s.Host(ctx, other); ok || err != nil {
+		t.Fatalf("Host(other) = %v %v", ok, err)
+	}
+	if !s.known.lacks(gen2, other) || s.known.lacks(gen2, stranger) {
+		t.Fatal("not rebuilt once macSetEvery had passed")
+	}
+}
+
 // A machine that boots again while nothing changed is answered from the
 // lookup cache; any write to the inventory must be seen by the next boot.
 func TestBootSeesInventoryChanges(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 
@@ -458,6 +459,35 @@ func (s *Store) Reservation(ctx context.Context, mac string) (ip, hostname strin
 		return "", "", false, nil
 	}
 	return ip, hostname, err == nil, err
+}
+
+// InventoryMACs returns every MAC the inventory holds, or ok false when
+// there are more than max of them.
+func (s *Store) InventoryMACs(ctx context.Context, max int) (macs map[[6]byte]struct{}, ok bool, err error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT mac FROM interfaces LIMIT ?`, max+1)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	macs = make(map[[6]byte]struct{})
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			return nil, false, err
+		}
+		hw, err := net.ParseMAC(m)
+		if err != nil || len(hw) != 6 {
+			return nil, false, fmt.Errorf("interfaces: bad MAC %q", m)
+		}
+		macs[[6]byte(hw)] = struct{}{}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	if len(macs) > max {
+		return nil, false, nil
+	}
+	return macs, true, nil
 }
 
 // Discover records a MAC seen booting. If a machine owns the MAC, it is

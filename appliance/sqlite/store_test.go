@@ -554,3 +554,21 @@ func TestMultiRow(t *testing.T) {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
 }
+
+func TestInventoryMACs(t *testing.T) {
+	s := open(t, "")
+	ctx := context.Background()
+	if _, err := s.CreateMachine(ctx, NewMachine{Serial: "SN1", MACs: []string{"52:54:00:00:00:01", "52:54:00:00:00:02"}}, "t", ""); err != nil {
+		t.Fatal(err)
+	}
+	macs, ok, err := s.InventoryMACs(ctx, 2)
+	if err != nil || !ok || len(macs) != 2 {
+		t.Fatalf("InventoryMACs = %v %v %v", macs, ok, err)
+	}
+	if _, in := macs[[6]byte{0x52, 0x54, 0, 0, 0, 2}]; !in {
+		t.Fatalf("52:54:00:00:00:02 missing from %v", macs)
+	}
+	if macs, ok, err := s.InventoryMACs(ctx, 1); err != nil || ok || macs != nil {
+		t.Fatalf("over the limit: %v %v %v", macs, ok, err)
+	}
+}

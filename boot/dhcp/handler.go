@@ -259,6 +259,7 @@ func (h *Handler) request(ctx context.Context, req *dhcpv4.DHCPv4, fw boot.Firmw
 			if cur := p.forMAC(mac); cur != nil && cur.State == StateOffered {
 				cur.State = StateReleased
 				cur.Expires = h.deps.Now()
+				p.freed()
 			}
 		}
 		h.mu.Unlock()
@@ -321,6 +322,7 @@ func (h *Handler) request(ctx context.Context, req *dhcpv4.DHCPv4, fw boot.Firmw
 			} else {
 				delete(p.byIP, ip)
 				delete(p.byMAC, string(mac))
+				p.freed()
 			}
 		}
 		h.mu.Unlock()
@@ -388,6 +390,7 @@ func (h *Handler) release(ctx context.Context, req *dhcpv4.DHCPv4) Result {
 		if cur := p.byIP[ip]; cur != nil && string(cur.MAC) == string(req.ClientHWAddr) && cur.State == StateBound {
 			cur.State, cur.Expires, cur.Updated = StateReleased, now, now
 			l, found = *cur, true
+			p.freed()
 		}
 	}
 	h.mu.Unlock()

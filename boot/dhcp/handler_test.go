@@ -557,6 +557,28 @@ func TestLeaseLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("a full pool is marked until an address may free", func(t *testing.T) {
+		f := newFixture(t, func(c *Config) { c.OfferHold = 30 * time.Second })
+		for _, m := range []string{a, b, c} {
+			if _, res := f.h.Handle(ctx, req(dhcpv4.MessageTypeDiscover, m)); res != ResultOffer {
+				t.Fatal(res)
+			}
+			f.clk.add(time.Second)
+		}
+		if _, res := f.h.Handle(ctx, req(dhcpv4.MessageTypeDiscover, d)); res != ResultExhausted {
+			t.Fatalf("full pool: %q", res)
+		}
+		// a's offer, made first, is the first that can expire.
+		if got, want := f.h.pools[0].fullUntil, f.clk.t.Add(27*time.Second); !got.Equal(want) {
+			t.Fatalf("fullUntil %v, want %v", got, want)
+		}
+		// b takes another server's offer: its address is free at once.
+		f.h.Handle(ctx, req(dhcpv4.MessageTypeRequest, b, withServerID("10.0.0.9"), withRequested("192.168.0.3")))
+		if _, res := f.h.Handle(ctx, req(dhcpv4.MessageTypeDiscover, d)); res != ResultOffer {
+			t.Fatalf("freed address not offered: %q", res)
+		}
+	})
+
 	t.Run("choosing another server frees the offer", func(t *testing.T) {
 		f := newFixture(t, nil)
 		off, _ := f.h.Handle(ctx, req(dhcpv4.MessageTypeDiscover, a))

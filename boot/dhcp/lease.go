@@ -52,6 +52,11 @@ type pool struct {
 	byIP   map[netip.Addr]*Lease
 	byMAC  map[string]*Lease
 	cursor netip.Addr
+	// fullUntil is when a held address may next come free, set when a
+	// scan found none: until then an exhausted pool answers without
+	// scanning, so a flood of new MACs costs no more once it is full.
+	// Anything that frees an address clears it.
+	fullUntil time.Time
 }
 
 func newPool(s Subnet) *pool {
@@ -63,7 +68,11 @@ func newPool(s Subnet) *pool {
 	}
 }
 
+// freed clears the exhausted mark after a change that may free an address.
+func (p *pool) freed() { p.fullUntil = time.Time{} }
+
 func (p *pool) put(l *Lease) {
+	p.freed()
 	if old, ok := p.byIP[l.IP]; ok && len(old.MAC) > 0 {
 		if cur := p.byMAC[string(old.MAC)]; cur == old {
 			delete(p.byMAC, string(old.MAC))
@@ -100,8 +109,11 @@ func (p *pool) freeFor(ip netip.Addr, mac net.HardwareAddr, t time.Time) bool {
 // one that has been free the longest. Reservations live outside the pool,
 // so they need no check here.
 func (p *pool) next(t time.Time) (netip.Addr, bool) {
+	if t.Before(p.fullUntil) {
+		return netip.Addr{}, false
+	}
 	var oldest netip.Addr
-	var oldestT time.Time
+	var oldestT, soonest time.Time
 	start := p.cursor
 	a := start
 	for {
@@ -110,13 +122,20 @@ func (p *pool) next(t time.Time) (netip.Addr, bool) {
 			p.cursor = p.step(a)
 			return a, true
 		}
-		if !l.held(t) && (!oldest.IsValid() || l.Updated.Before(oldestT)) {
-			oldest, oldestT = a, l.Updated
+		if !l.held(t) {
+			if !oldest.IsValid() || l.Updated.Before(oldestT) {
+				oldest, oldestT = a, l.Updated
+			}
+		} else if soonest.IsZero() || l.Expires.Before(soonest) {
+			soonest = l.Expires
 		}
 		a = p.step(a)
 		if a == start {
 			break
 		}
+	}
+	if !oldest.IsValid() {
+		p.fullUntil = soonest
 	}
 	return oldest, oldest.IsValid()
 }

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -390,14 +391,51 @@ func derivePublicURL(ip netip.Addr, port int) string {
 // listenDHCP binds to the interface when one is named, so that broadcasts
 // are received and replies leave through it.
 func listenDHCP(iface, addr string) (net.PacketConn, error) {
+	var c *net.UDPConn
 	if iface == "" {
-		return net.ListenPacket("udp4", addr)
+		pc, err := net.ListenPacket("udp4", addr)
+		if err != nil {
+			return nil, err
+		}
+		c = pc.(*net.UDPConn)
+	} else {
+		ua, err := net.ResolveUDPAddr("udp4", addr)
+		if err != nil {
+			return nil, err
+		}
+		if c, err = server4.NewIPv4UDPConn(iface, ua); err != nil {
+			return nil, err
+		}
 	}
-	ua, err := net.ResolveUDPAddr("udp4", addr)
-	if err != nil {
+	// A burst of booting machines, or a moment without the CPU, must queue
+	// in the socket rather than be dropped by the kernel.
+	if err := setReadBuffer(c, dhcpReadBuffer); err != nil {
+		c.Close()
 		return nil, err
 	}
-	return server4.NewIPv4UDPConn(iface, ua)
+	return c, nil
+}
+
+// dhcpReadBuffer holds about half a second of requests at 8,000/s.
+const dhcpReadBuffer = 4 << 20
+
+// setReadBuffer sizes c's receive buffer past net.core.rmem_max when it
+// may (root), and up to it otherwise.
+func setReadBuffer(c *net.UDPConn, n int) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, n)
+	}); err != nil {
+		return err
+	}
+	if serr == nil {
+		return nil
+	}
+	return c.SetReadBuffer(n)
 }
 
 func portOf(addr string, port int) string {
