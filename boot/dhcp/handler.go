@@ -58,7 +58,31 @@ type Handler struct {
 	pools []*pool
 	// chained remembers iPXE ROMs just sent Outpost's iPXE binary.
 	chained map[string]chainState
+	// offers holds DISCOVER -> OFFER steps briefly, so that an exchange
+	// the client completes makes one timeline row, not two: at thousands
+	// of exchanges a second the second row costs a fifth of the CPU.
+	offers     map[offerKey]boot.Event
+	offerOrder []heldOffer // oldest first; entries already taken are skipped
 }
+
+// offerKey names one exchange: a client's MAC and its transaction ID.
+type offerKey struct {
+	mac [6]byte
+	xid dhcpv4.TransactionID
+}
+
+type heldOffer struct {
+	k  offerKey
+	at time.Time
+}
+
+// offerWait is how long an OFFER's timeline step waits for its REQUEST
+// before it is recorded on its own; maxHeldOffers bounds the steps
+// waiting, past which they are recorded at once.
+const (
+	offerWait     = 3 * time.Second
+	maxHeldOffers = 1 << 14
+)
 
 // chainState tells an iPXE ROM from the iPXE binary it loads: both say
 // "iPXE". The ROM's exchange is answered with the binary; a different
@@ -84,7 +108,7 @@ func NewHandler(cfg Config, d Deps) *Handler {
 	if d.Recorder == nil {
 		d.Recorder = boot.RecorderFunc(func(boot.Event) {})
 	}
-	h := &Handler{cfg: cfg, deps: d, chained: map[string]chainState{}}
+	h := &Handler{cfg: cfg, deps: d, chained: map[string]chainState{}, offers: map[offerKey]boot.Event{}}
 	for _, s := range cfg.Subnets {
 		h.pools = append(h.pools, newPool(s))
 	}
@@ -224,7 +248,7 @@ func (h *Handler) discover(ctx context.Context, req *dhcpv4.DHCPv4, fw boot.Firm
 	r := h.reply(req, dhcpv4.MessageTypeOffer)
 	h.addressOptions(r, p.subnet, ip, host.Hostname)
 	file := h.bootOptions(r, req, fw)
-	h.record(req, fw, ip, "DISCOVER -> OFFER "+ip.String()+" "+file, file)
+	h.holdOffer(req, h.event(req, fw, ip, "DISCOVER -> OFFER "+ip.String()+" "+file, file))
 	return r, ResultOffer
 }
 
@@ -254,6 +278,9 @@ func (h *Handler) request(ctx context.Context, req *dhcpv4.DHCPv4, fw boot.Firmw
 
 	if hasSID && sid != h.cfg.ServerID {
 		// The client chose another server: free what we offered.
+		if e, ok := h.takeOffer(req); ok {
+			h.deps.Recorder.Record(e)
+		}
 		h.mu.Lock()
 		if p := h.subnetFor(req); p != nil {
 			if cur := p.forMAC(mac); cur != nil && cur.State == StateOffered {
@@ -335,6 +362,69 @@ func (h *Handler) request(ctx context.Context, req *dhcpv4.DHCPv4, fw boot.Firmw
 	file := h.bootOptions(r, req, fw)
 	h.record(req, fw, ip, "REQUEST -> ACK "+ip.String()+" "+file, file)
 	return r, ResultAck
+}
+
+// holdOffer keeps an OFFER's step for its REQUEST, or records it now when
+// too many wait. A retransmitted DISCOVER records the step it replaces.
+func (h *Handler) holdOffer(req *dhcpv4.DHCPv4, e boot.Event) {
+	k := offerKey{mac: [6]byte(req.ClientHWAddr), xid: req.TransactionID}
+	h.mu.Lock()
+	prev, had := h.offers[k]
+	full := !had && len(h.offers) >= maxHeldOffers
+	if !full {
+		h.offers[k] = e
+		h.offerOrder = append(h.offerOrder, heldOffer{k: k, at: e.Time})
+	}
+	h.mu.Unlock()
+	if had {
+		h.deps.Recorder.Record(prev)
+	}
+	if full {
+		h.deps.Recorder.Record(e)
+	}
+}
+
+// takeOffer removes and returns the held OFFER step of req's exchange.
+func (h *Handler) takeOffer(req *dhcpv4.DHCPv4) (boot.Event, bool) {
+	if len(req.ClientHWAddr) != 6 {
+		return boot.Event{}, false
+	}
+	k := offerKey{mac: [6]byte(req.ClientHWAddr), xid: req.TransactionID}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.offers[k]
+	if ok {
+		delete(h.offers, k)
+	}
+	return e, ok
+}
+
+// FlushOffers records the OFFER steps that have waited offerWait for a
+// REQUEST, or all of them when final. The server calls it every second
+// and when it stops.
+func (h *Handler) FlushOffers(final bool) {
+	cutoff := h.deps.Now().Add(-offerWait)
+	var out []boot.Event
+	h.mu.Lock()
+	n := 0
+	for _, o := range h.offerOrder {
+		if !final && o.at.After(cutoff) {
+			break
+		}
+		n++
+		if e, ok := h.offers[o.k]; ok && e.Time.Equal(o.at) {
+			delete(h.offers, o.k)
+			out = append(out, e)
+		}
+	}
+	h.offerOrder = h.offerOrder[n:]
+	if len(h.offerOrder) == 0 {
+		h.offerOrder = nil // let a burst's backing array go
+	}
+	h.mu.Unlock()
+	for _, e := range out {
+		h.deps.Recorder.Record(e)
+	}
 }
 
 func (h *Handler) nak(req *dhcpv4.DHCPv4, fw boot.Firmware, ip netip.Addr, why string) (*dhcpv4.DHCPv4, Result) {
@@ -544,7 +634,18 @@ func (h *Handler) noteChain(req *dhcpv4.DHCPv4) {
 	h.chained[string(req.ClientHWAddr)] = chainState{xid: req.TransactionID, at: now}
 }
 
+// record records a step, in one row with the OFFER of its exchange when
+// that is still held.
 func (h *Handler) record(req *dhcpv4.DHCPv4, fw boot.Firmware, ip netip.Addr, summary, file string) {
+	e := h.event(req, fw, ip, summary, file)
+	if o, ok := h.takeOffer(req); ok {
+		e.Detail["answered"] = e.Time
+		e.Time, e.Summary = o.Time, o.Summary+"; "+e.Summary
+	}
+	h.deps.Recorder.Record(e)
+}
+
+func (h *Handler) event(req *dhcpv4.DHCPv4, fw boot.Firmware, ip netip.Addr, summary, file string) boot.Event {
 	d := map[string]any{"firmware": fw.String(), "xid": fmt.Sprintf("%#x", req.TransactionID[:])}
 	if file != "" {
 		d["file"] = file
@@ -552,10 +653,10 @@ func (h *Handler) record(req *dhcpv4.DHCPv4, fw boot.Firmware, ip netip.Addr, su
 	if a, ok := addr4(req.GatewayIPAddr); ok {
 		d["relay"] = a.String()
 	}
-	h.deps.Recorder.Record(boot.Event{
+	return boot.Event{
 		Time: h.deps.Now(), Kind: boot.EventDHCP, MAC: cloneMAC(req.ClientHWAddr), IP: ip,
 		Summary: summary, Detail: d,
-	})
+	}
 }
 
 // addr4 converts a packet address, treating nil and 0.0.0.0 as absent.

@@ -102,6 +102,28 @@ type fixture struct {
 	leases *leaseLog
 	clk    *clock
 	hosts  hosts
+	events *eventLog
+}
+
+// eventLog keeps recorded timeline steps.
+type eventLog struct {
+	mu  sync.Mutex
+	evs []boot.Event
+}
+
+func (l *eventLog) Record(e boot.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.evs = append(l.evs, e)
+}
+
+// take returns the steps recorded since the last call.
+func (l *eventLog) take() []boot.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.evs
+	l.evs = nil
+	return out
 }
 
 func newFixture(t *testing.T, mod func(*Config)) *fixture {
@@ -113,8 +135,8 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 			t.Fatal(err)
 		}
 	}
-	f := &fixture{leases: &leaseLog{}, clk: newClock(), hosts: hosts{}}
-	f.h = NewHandler(cfg, Deps{Booter: f.hosts, Leases: f.leases, Now: f.clk.now})
+	f := &fixture{leases: &leaseLog{}, clk: newClock(), hosts: hosts{}, events: &eventLog{}}
+	f.h = NewHandler(cfg, Deps{Booter: f.hosts, Leases: f.leases, Now: f.clk.now, Recorder: f.events})
 	return f
 }
 
@@ -715,5 +737,85 @@ func TestChainEFI(t *testing.T) {
 	p.TransactionID = dhcpv4.TransactionID{2}
 	if r, _ := f.h.Handle(ctx, p); r.BootFileNameOption() != "http://10.0.0.1/boot.ipxe" {
 		t.Fatalf("chained iPXE got %q", r.BootFileNameOption())
+	}
+}
+
+// An exchange the client completes is one timeline row; an OFFER nobody
+// takes is recorded on its own once it has waited offerWait.
+func TestOfferSteps(t *testing.T) {
+	ctx := context.Background()
+	const a, b, c = "52:54:00:00:00:0a", "52:54:00:00:00:0b", "52:54:00:00:00:0c"
+	summaries := func(evs []boot.Event) []string {
+		var out []string
+		for _, e := range evs {
+			out = append(out, e.Summary)
+		}
+		return out
+	}
+	f := newFixture(t, nil)
+	t0 := f.clk.t
+	off, _ := f.h.Handle(ctx, req(dhcpv4.MessageTypeDiscover, a))
+	if evs := f.events.take(); len(evs) != 0 {
+		t.Fatalf("OFFER recorded before its REQUEST: %q", summaries(evs))
+	}
+	f.clk.add(time.Second)
+	f.h.Handle(ctx, req(dhcpv4.MessageTypeRequest, a, withServerID("10.0.0.1"), withRequested(off.YourIPAddr.String())))
+	evs := f.events.take()
+	if got := summaries(evs); len(got) != 1 || got[0] != "DISCOVER -> OFFER 10.0.0.100 ; REQUEST -> ACK 10.0.0.100 " {
+		t.Fatalf("completed exchange: %q", got)
+	}
+	if !evs[0].Time.Equal(t0) || evs[0].Detail["answered"] != t0.Add(time.Second) {
+		t.Fatalf("exchange row at %v answered %v, want %v and %v", evs[0].Time, evs[0].Detail["answered"], t0, t0.Add(time.Second))
+	}
+
+	// b never asks: its OFFER waits offerWait, then stands alone.
+	f.h.Handle(ctx, req(dhcpv4.MessageTypeDiscover, b))
+	f.clk.add(offerWait - time.Millisecond)
+	f.h.FlushOffers(false)
+	if evs := f.events.take(); len(evs) != 0 {
+		t.Fatalf("OFFER recorded before offerWait: %q", summaries(evs))
+	}
+	f.clk.add(time.Millisecond)
+	f.h.FlushOffers(false)
+	if got := summaries(f.events.take()); len(got) != 1 || got[0] != "DISCOVER -> OFFER 10.0.0.101 " {
+		t.Fatalf("unanswered offer: %q", got)
+	}
+	// Its late REQUEST is a row of its own.
+	f.h.Handle(ctx, req(dhcpv4.MessageTypeRequest, b, withServerID("10.0.0.1"), withRequested("10.0.0.101")))
+	if got := summaries(f.events.take()); len(got) != 1 || got[0] != "REQUEST -> ACK 10.0.0.101 " {
+		t.Fatalf("late REQUEST: %q", got)
+	}
+
+	// c takes another server's offer: ours is recorded at once.
+	f.h.Handle(ctx, req(dhcpv4.MessageTypeDiscover, c))
+	f.h.Handle(ctx, req(dhcpv4.MessageTypeRequest, c, withServerID("10.0.0.9"), withRequested("192.168.0.3")))
+	if got := summaries(f.events.take()); len(got) != 1 || got[0] != "DISCOVER -> OFFER 10.0.0.102 " {
+		t.Fatalf("offer declined for another server: %q", got)
+	}
+
+	// A retransmitted DISCOVER records the OFFER it replaces; a final
+	// flush records what still waits.
+	f2 := newFixture(t, nil)
+	f2.h.Handle(ctx, req(dhcpv4.MessageTypeDiscover, a))
+	f2.clk.add(time.Second)
+	f2.h.Handle(ctx, req(dhcpv4.MessageTypeDiscover, a))
+	if got := summaries(f2.events.take()); len(got) != 1 {
+		t.Fatalf("retransmission: %q", got)
+	}
+	f2.h.FlushOffers(true)
+	if got := summaries(f2.events.take()); len(got) != 1 || got[0] != "DISCOVER -> OFFER 10.0.0.100 " {
+		t.Fatalf("final flush: %q", got)
+	}
+	if len(f2.h.offers) != 0 || len(f2.h.offerOrder) != 0 {
+		t.Fatalf("left held: %d offers, %d in order", len(f2.h.offers), len(f2.h.offerOrder))
+	}
+
+	// With maxHeldOffers waiting, a new OFFER is recorded at once.
+	for i := range maxHeldOffers {
+		f2.h.offers[offerKey{xid: dhcpv4.TransactionID{byte(i >> 8), byte(i)}}] = boot.Event{}
+	}
+	f2.h.Handle(ctx, req(dhcpv4.MessageTypeDiscover, b))
+	if got := summaries(f2.events.take()); len(got) != 1 || got[0] != "DISCOVER -> OFFER 10.0.0.101 " {
+		t.Fatalf("with the hold full: %q", got)
 	}
 }

@@ -57,7 +57,12 @@ type Server struct {
 	// lease writes share one commit. They are long-lived: a goroutine per
 	// packet would grow a fresh stack into the SQLite code every time.
 	Workers int
+	// Sweep, when set, is called every sweepEvery while serving, and once
+	// with final set after the last reply (Handler.FlushOffers).
+	Sweep func(final bool)
 }
+
+const sweepEvery = time.Second
 
 type inbound struct {
 	req  *dhcpv4.DHCPv4
@@ -74,6 +79,9 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	defer stop()
 	queue := make(chan inbound, workers)
 	var wg sync.WaitGroup
+	if s.Sweep != nil {
+		defer s.Sweep(true) // deferred first, so it runs after wg.Wait
+	}
 	for range workers {
 		wg.Add(1)
 		go func() {
@@ -85,6 +93,24 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	}
 	defer wg.Wait()
 	defer close(queue)
+	if s.Sweep != nil {
+		done := make(chan struct{})
+		defer close(done)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(sweepEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					s.Sweep(false)
+				}
+			}
+		}()
+	}
 	for {
 		buf := make([]byte, maxPacket+1)
 		n, peer, err := conn.ReadFrom(buf)

@@ -69,9 +69,9 @@ func TestPXEBoot(t *testing.T) {
 		want []string
 	}{
 		{"bios", lab.BIOS, "52:54:00:70:00:01", []string{
-			"dhcp: DISCOVER -> OFFER 10.70.0.100 undionly.kpxe", "dhcp: REQUEST -> ACK 10.70.0.100 undionly.kpxe",
+			"dhcp: DISCOVER -> OFFER 10.70.0.100 undionly.kpxe", "REQUEST -> ACK 10.70.0.100 undionly.kpxe",
 			"tftp: RRQ undionly.kpxe sent",
-			"dhcp: REQUEST -> ACK 10.70.0.100 http://10.70.0.1/boot.ipxe",
+			"REQUEST -> ACK 10.70.0.100 http://10.70.0.1/boot.ipxe",
 			"http: script: linux (unknown machine: recon to ingest it)",
 			"http: GET /images/kernel/vmlinuz", "http: GET /images/marker.cpio.gz"}},
 		{"uefi", lab.UEFI, "52:54:00:70:00:02", []string{

@@ -152,7 +152,7 @@ func (m *Main) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("dhcp.listen %s: %w", cfg.DHCP.Listen, err)
 		}
-		srv := &dhcp.Server{Handle: h.Handle, Log: log, M: dm}
+		srv := &dhcp.Server{Handle: h.Handle, Sweep: h.FlushOffers, Log: log, M: dm}
 		g.Go(func() error { return srv.Serve(gctx, conn) })
 		mode := "DHCP"
 		if dcfg.Proxy {
