@@ -111,8 +111,9 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 			}
 		}()
 	}
+	// One buffer serves every read: FromBytes copies what it keeps.
+	buf := make([]byte, maxPacket+1)
 	for {
-		buf := make([]byte, maxPacket+1)
 		n, peer, err := conn.ReadFrom(buf)
 		if err != nil {
 			if ctx.Err() != nil {

@@ -86,3 +86,59 @@ func TestServeSweeps(t *testing.T) {
 		})
 	}
 }
+
+// Requests read into one reused buffer must not share it: each of many
+// requests in flight at once is answered with its own MAC and xid.
+func TestServeKeepsRequestsApart(t *testing.T) {
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	srv := &Server{
+		Log:     slog.New(slog.DiscardHandler),
+		Workers: 4,
+		Handle: func(_ context.Context, req *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, Result) {
+			<-release // hold the workers so later reads overwrite the buffer
+			r, _ := dhcpv4.NewReplyFromRequest(req)
+			return r, ResultOffer
+		},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go srv.Serve(ctx, conn)
+	cl, err := net.DialUDP("udp4", nil, conn.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const n = 64
+	want := map[dhcpv4.TransactionID]string{}
+	for i := range n {
+		mac := net.HardwareAddr{2, 0, 0, 0, 1, byte(i)}
+		d, _ := dhcpv4.NewDiscovery(mac)
+		want[d.TransactionID] = mac.String()
+		if _, err := cl.Write(d.ToBytes()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	cl.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 1500)
+	for range n {
+		m, err := cl.Read(buf)
+		if err != nil {
+			t.Fatalf("%d replies missing: %v", len(want), err)
+		}
+		r, err := dhcpv4.FromBytes(buf[:m])
+		if err != nil {
+			t.Fatal(err)
+		}
+		mac, ok := want[r.TransactionID]
+		if !ok || mac != r.ClientHWAddr.String() {
+			t.Fatalf("reply xid %s for %s: request and reply mixed up", r.TransactionID, r.ClientHWAddr)
+		}
+		delete(want, r.TransactionID)
+	}
+}
