@@ -286,7 +286,7 @@ func (h *Handler) request(ctx context.Context, req *dhcpv4.DHCPv4, fw boot.Firmw
 			if cur := p.forMAC(mac); cur != nil && cur.State == StateOffered {
 				cur.State = StateReleased
 				cur.Expires = h.deps.Now()
-				p.freed()
+				p.changed(cur)
 			}
 		}
 		h.mu.Unlock()
@@ -347,9 +347,7 @@ func (h *Handler) request(ctx context.Context, req *dhcpv4.DHCPv4, fw boot.Firmw
 				*prev = prevCopy
 				p.put(prev)
 			} else {
-				delete(p.byIP, ip)
-				delete(p.byMAC, string(mac))
-				p.freed()
+				p.remove(ip)
 			}
 		}
 		h.mu.Unlock()
@@ -480,7 +478,7 @@ func (h *Handler) release(ctx context.Context, req *dhcpv4.DHCPv4) Result {
 		if cur := p.byIP[ip]; cur != nil && string(cur.MAC) == string(req.ClientHWAddr) && cur.State == StateBound {
 			cur.State, cur.Expires, cur.Updated = StateReleased, now, now
 			l, found = *cur, true
-			p.freed()
+			p.changed(cur)
 		}
 	}
 	h.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -579,25 +580,58 @@ func TestLeaseLifecycle(t *testing.T) {
 		}
 	})
 
-	t.Run("a full pool is marked until an address may free", func(t *testing.T) {
+	t.Run("a full pool frees by expiry and by release, in order", func(t *testing.T) {
 		f := newFixture(t, func(c *Config) { c.OfferHold = 30 * time.Second })
+		offered := map[string]string{}
 		for _, m := range []string{a, b, c} {
-			if _, res := f.h.Handle(ctx, req(dhcpv4.MessageTypeDiscover, m)); res != ResultOffer {
+			off, res := f.h.Handle(ctx, req(dhcpv4.MessageTypeDiscover, m))
+			if res != ResultOffer {
 				t.Fatal(res)
 			}
+			offered[m] = off.YourIPAddr.String()
 			f.clk.add(time.Second)
 		}
 		if _, res := f.h.Handle(ctx, req(dhcpv4.MessageTypeDiscover, d)); res != ResultExhausted {
 			t.Fatalf("full pool: %q", res)
 		}
-		// a's offer, made first, is the first that can expire.
-		if got, want := f.h.pools[0].fullUntil, f.clk.t.Add(27*time.Second); !got.Equal(want) {
-			t.Fatalf("fullUntil %v, want %v", got, want)
+		// c takes another server's offer: its address is free at once,
+		// though a's offer expires first.
+		f.h.Handle(ctx, req(dhcpv4.MessageTypeRequest, c, withServerID("10.0.0.9"), withRequested("192.168.0.3")))
+		if off, res := f.h.Handle(ctx, req(dhcpv4.MessageTypeDiscover, d)); res != ResultOffer || off.YourIPAddr.String() != offered[c] {
+			t.Fatalf("freed address not offered: %q %v", res, off)
 		}
-		// b takes another server's offer: its address is free at once.
-		f.h.Handle(ctx, req(dhcpv4.MessageTypeRequest, b, withServerID("10.0.0.9"), withRequested("192.168.0.3")))
-		if _, res := f.h.Handle(ctx, req(dhcpv4.MessageTypeDiscover, d)); res != ResultOffer {
-			t.Fatalf("freed address not offered: %q", res)
+		const e = "52:54:00:00:00:0e"
+		if _, res := f.h.Handle(ctx, req(dhcpv4.MessageTypeDiscover, e)); res != ResultExhausted {
+			t.Fatalf("full again: %q", res)
+		}
+		// a's offer, made at t0, runs out at t0+30s, one second before b's.
+		f.clk.add(26 * time.Second) // t0+29s
+		if _, res := f.h.Handle(ctx, req(dhcpv4.MessageTypeDiscover, e)); res != ResultExhausted {
+			t.Fatalf("an offer freed before it expired: %q", res)
+		}
+		f.clk.add(time.Second)
+		if off, res := f.h.Handle(ctx, req(dhcpv4.MessageTypeDiscover, e)); res != ResultOffer || off.YourIPAddr.String() != offered[a] {
+			t.Fatalf("expired offer: %q %v, want %s", res, off, offered[a])
+		}
+	})
+
+	t.Run("a pool whose every address was used once reuses the longest free", func(t *testing.T) {
+		f := newFixture(t, nil)
+		t0 := f.clk.t
+		// Restored leases, all run out, changed at different times.
+		f.h.Restore([]Lease{
+			{IP: netip.MustParseAddr("10.0.0.100"), MAC: mustMAC(a), State: StateBound, Expires: t0.Add(-time.Minute), Updated: t0.Add(-2 * time.Hour)},
+			{IP: netip.MustParseAddr("10.0.0.101"), MAC: mustMAC(b), State: StateReleased, Expires: t0.Add(-3 * time.Hour), Updated: t0.Add(-3 * time.Hour)},
+			{IP: netip.MustParseAddr("10.0.0.102"), MAC: mustMAC(c), State: StateBound, Expires: t0.Add(time.Hour), Updated: t0},
+		})
+		for _, want := range []string{"10.0.0.101", "10.0.0.100"} {
+			m := fmt.Sprintf("52:54:00:00:01:%s", want[len(want)-2:])
+			if off, res := f.h.Handle(ctx, req(dhcpv4.MessageTypeDiscover, m)); res != ResultOffer || off.YourIPAddr.String() != want {
+				t.Fatalf("%s: %q %v, want %s", m, res, off, want)
+			}
+		}
+		if _, res := f.h.Handle(ctx, req(dhcpv4.MessageTypeDiscover, d)); res != ResultExhausted {
+			t.Fatalf("c's bound lease given away: %q", res)
 		}
 	})
 
