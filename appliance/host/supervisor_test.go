@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,9 +83,15 @@ func TestSupervisorBackoff(t *testing.T) {
 // stopping the supervisor stops the process with SIGTERM.
 func TestSupervisorRestartsKilledAndStops(t *testing.T) {
 	var out lockedBuf
-	marker := filepath.Join(t.TempDir(), "term")
-	// The child notes SIGTERM, so the test can see a clean stop.
-	script := `trap 'echo term > ` + marker + `; exit 0' TERM; while :; do sleep 0.05; done`
+	dir := t.TempDir()
+	marker, ready := filepath.Join(dir, "term"), filepath.Join(dir, "ready")
+	// The child notes SIGTERM, so the test can see a clean stop, and says
+	// when its trap is set: a SIGTERM before that kills sh outright.
+	script := `trap 'echo term > ` + marker + `; exit 0' TERM; echo $$ >> ` + ready + `; while :; do sleep 0.05; done`
+	trapped := func(pid int) bool {
+		b, _ := os.ReadFile(ready)
+		return slices.Contains(strings.Fields(string(b)), strconv.Itoa(pid))
+	}
 	s := &Supervisor{Name: "daemon", Output: &out, Command: func() *exec.Cmd { return exec.Command("sh", "-c", script) }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -101,6 +108,7 @@ func TestSupervisorRestartsKilledAndStops(t *testing.T) {
 		t.Errorf("state after kill: %+v", st)
 	}
 	newPID := s.State().PID
+	waitFor(t, 5*time.Second, "the new child's trap", func() bool { return trapped(newPID) })
 	cancel()
 	<-done
 	if b, err := os.ReadFile(marker); err != nil || strings.TrimSpace(string(b)) != "term" {
