@@ -209,18 +209,23 @@ part_dhcp() {
   done
   local base=kea
   say "Summary: clean rate = highest step with <= 2.5 % failed exchanges; p99 and CPU at that step; ratios to $base"
-  say "(CPU compared at the highest rate both ran clean, since fixed costs weigh more at low rates)."
-  sayf "%-9s %12s %20s %12s %14s %20s\n" server "clean rate/s" "p99 DO / RA ms" "CPU us/exch" "rate vs $base" "CPU vs $base @rate"
+  say "(CPU and p99 compared at the highest rate both ran clean, since fixed costs weigh more at low rates"
+  say "and latency grows near each server's own limit)."
+  sayf "%-9s %12s %20s %12s %14s %20s %22s\n" server "clean rate/s" "p99 DO / RA ms" "CPU us/exch" "rate vs $base" "CPU vs $base @rate" "p99 DO / RA vs $base"
   for s in "${servers[@]}"; do
-    local same="-" both
+    local same="-" lat="-" both r cs cb ds db rs rb
     if [ -f "$WORK/dhcp/$base.steps" ]; then
-      # The highest rate at which both s and the base were clean, and the CPU ratio there.
-      both=$(awk 'NR == FNR { if ($4 <= 2.5) ok[$1] = $11; next } ($4 <= 2.5 && ($1 in ok)) { print $1, $11, ok[$1] }' \
+      # The highest rate at which both s and the base were clean: CPU and p99s of both there.
+      both=$(awk 'NR == FNR { if ($4 <= 2.5) ok[$1] = $11 " " $8 " " $10; next } ($4 <= 2.5 && ($1 in ok)) { print $1, $11, $8, $10, ok[$1] }' \
         "$WORK/dhcp/$base.steps" "$WORK/dhcp/$s.steps" | sort -n -k1,1 | tail -n1)
-      [ -n "$both" ] && same="$(ratio "$(cut -d' ' -f2 <<<"$both")" "$(cut -d' ' -f3 <<<"$both")")x @$(cut -d' ' -f1 <<<"$both")"
+      if [ -n "$both" ]; then
+        read -r r cs ds rs cb db rb <<<"$both"
+        same="$(ratio "$cs" "$cb")x @$r"
+        lat="$(ratio "$ds" "$db")x / $(ratio "$rs" "$rb")x"
+      fi
     fi
-    sayf "%-9s %12s %20s %12s %14s %20s\n" "$s" "${shown[$s]}" "${p99[$s]}" "${cpu[$s]}" \
-      "$(ratio "${clean[$s]}" "${clean[$base]:-}")x" "$same"
+    sayf "%-9s %12s %20s %12s %14s %20s %22s\n" "$s" "${shown[$s]}" "${p99[$s]}" "${cpu[$s]}" \
+      "$(ratio "${clean[$s]}" "${clean[$base]:-}")x" "$same" "$lat"
   done
   say ""
   [ "$top" = 1 ] && say "+: clean at the highest rate it was given: its clean rate may be higher, so rate ratios involving it are bounds."
