@@ -99,7 +99,7 @@ dhcp_latencies() {
 # dhcp_step SERVER RATE: one step; appends a line to $WORK/dhcp/SERVER.steps:
 # rate n achieved fail% do_drop% ra_drop% p50do p99do p50ra p99ra cpu_us
 dhcp_step() {
-  local s=$1 rate=$2 n d out rc=0 t0 t1
+  local s=$1 rate=$2 n d out rc=0 t0 t1 h0 h1
   n=$(dhcp_n "$rate")
   [ "$n" -le "$POOL_SIZE" ] || die "a $rate/s step ($n exchanges) would exhaust the $POOL_SIZE-address pool"
   d=$WORK/dhcp/$s-$rate
@@ -108,11 +108,13 @@ dhcp_step() {
   dhcp_start "$s" "$d"
   local pid=$SPID
   t0=$(cpu_ticks "$pid")
+  h0=$(host_ticks)
   # -W 1 s (= the drop time, -d): answers still in flight when the last
   # request goes are waited for, not counted as drops.
   cli timeout --foreground $((n / rate + 60)) perfdhcp -4 -R 100000000 -n "$n" -r "$rate" -W 1000000 -x t \
     -l "$CLI_IP" "$SRV_IP" >"$d/perfdhcp.out" 2>&1 || rc=$?
   t1=$(cpu_ticks "$pid")
+  h1=$(host_ticks)
   alive "$pid" || { tail -n 20 "$d/server.log" >&2; die "$s died during the $rate/s step"; }
   stop_proc "$pid"
   case $rc in 0 | 3) ;; *) tail -n 20 "$d/perfdhcp.out" >&2; die "perfdhcp failed ($rc) against $s at $rate/s" ;; esac
@@ -130,9 +132,9 @@ dhcp_step() {
     END { if (n > 1 && hi > lo) printf "%.0f", (n - 1) / (hi - lo); else print "-" }' "$d/lat")
   cpu=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v x="$ra_r" 'BEGIN { if (x > 0) printf "%.0f", t * 1e6 / hz / x; else print "-" }')
   awk -v r="$rate" -v n="$n" -v a="$achieved" -v ds="$do_s" -v dr="$do_r" -v rs="$ra_s" -v rr="$ra_r" \
-    -v p1="$p50do" -v p2="$p99do" -v p3="$p50ra" -v p4="$p99ra" -v c="$cpu" 'BEGIN {
-      printf "%s %s %s %.2f %.2f %.2f %s %s %s %s %s\n", r, n, a, 100 * (1 - rr / ds), 100 * (1 - dr / ds),
-        (rs > 0 ? 100 * (1 - rr / rs) : 100), p1, p2, p3, p4, c }' >>"$WORK/dhcp/$s.steps"
+    -v p1="$p50do" -v p2="$p99do" -v p3="$p50ra" -v p4="$p99ra" -v c="$cpu" -v st="$(steal_pct "$h0" "$h1")" 'BEGIN {
+      printf "%s %s %s %.2f %.2f %.2f %s %s %s %s %s %s\n", r, n, a, 100 * (1 - rr / ds), 100 * (1 - dr / ds),
+        (rs > 0 ? 100 * (1 - rr / rs) : 100), p1, p2, p3, p4, c, st }' >>"$WORK/dhcp/$s.steps"
   log "bench: dhcp $s $rate/s: $(tail -n1 "$WORK/dhcp/$s.steps")"
   rm -f "$d/perfdhcp.out" # large with -x t; the parsed latencies stay in $d/lat
 }
@@ -180,11 +182,12 @@ part_dhcp() {
     done
   done
 
-  say "Every step (fail = 1 - ACKs/DISCOVERs; drops are perfdhcp's per leg; latency per leg, answered exchanges only):"
-  sayf "%-9s %7s %7s %9s %7s %7s %7s %10s %10s %10s %10s %9s\n" server rate/s N offered/s fail% DOdrop% RAdrop% "p50DO ms" "p99DO ms" "p50RA ms" "p99RA ms" "CPU us/ex"
+  say "Every step (fail = 1 - ACKs/DISCOVERs; drops are perfdhcp's per leg; latency per leg, answered exchanges only;"
+  say "steal = the VM's CPU time taken by the hypervisor during the step, a sign of a noisy host):"
+  sayf "%-9s %7s %7s %9s %7s %7s %7s %10s %10s %10s %10s %9s %6s\n" server rate/s N offered/s fail% DOdrop% RAdrop% "p50DO ms" "p99DO ms" "p50RA ms" "p99RA ms" "CPU us/ex" steal%
   for s in "${servers[@]}"; do
-    while read -r rate n a f dd rd p1 p2 p3 p4 c; do
-      sayf "%-9s %7s %7s %9s %7s %7s %7s %10s %10s %10s %10s %9s\n" "$s" "$rate" "$n" "$a" "$f" "$dd" "$rd" "$p1" "$p2" "$p3" "$p4" "$c"
+    while read -r rate n a f dd rd p1 p2 p3 p4 c st; do
+      sayf "%-9s %7s %7s %9s %7s %7s %7s %10s %10s %10s %10s %9s %6s\n" "$s" "$rate" "$n" "$a" "$f" "$dd" "$rd" "$p1" "$p2" "$p3" "$p4" "$c" "$st"
     done <"$WORK/dhcp/$s.steps"
   done
   say ""
@@ -196,7 +199,7 @@ part_dhcp() {
     local line
     line=$(awk '$4 <= 2.5' "$WORK/dhcp/$s.steps" | sort -n -k1,1 | tail -n1)
     if [ -n "$line" ]; then
-      read -r rate n a f dd rd p1 p2 p3 p4 c <<<"$line"
+      read -r rate n a f dd rd p1 p2 p3 p4 c _ <<<"$line"
       clean[$s]=$rate
       shown[$s]=$rate
       # Clean at the highest rate it was given: its knee lies beyond the ladder.

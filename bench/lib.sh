@@ -135,6 +135,18 @@ alive() { kill -0 "$1" 2>/dev/null; }
 # cpu_ticks SID: user+system clock ticks of every process in the session a
 # server was started in by start_srv (nginx's master and workers; one
 # process for the others).
+# host_ticks: "steal total" ticks of the whole VM so far, from /proc/stat:
+# time the hypervisor ran someone else while this VM wanted the CPU.
+host_ticks() {
+  awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t; exit }' /proc/stat
+}
+
+# steal_pct BEFORE AFTER: steal over total between two host_ticks readings, in %.
+steal_pct() {
+  awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ")
+    if (y[2] > x[2]) printf "%.1f", 100 * (y[1] - x[1]) / (y[2] - x[2]); else print "-" }'
+}
+
 cpu_ticks() {
   local t=0 p v
   for p in $(ps -o pid= -g "$1" 2>/dev/null); do
