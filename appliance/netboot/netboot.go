@@ -129,13 +129,16 @@ func (k *macSet) lacks(gen uint64, mac net.HardwareAddr) bool {
 	return !in
 }
 
-// refresh rebuilds the set for gen if it is stale and no other caller is
-// at it; callers never wait for it.
+// refreshKnown rebuilds the set for gen if it is stale, none was built
+// in the last macSetEvery and no other caller is at it; callers never
+// wait for it.
 func (s *Service) refreshKnown(ctx context.Context, gen uint64) {
 	k := &s.known
 	now := s.now()
 	k.mu.Lock()
-	if k.building || (k.macs != nil && k.gen == gen) || now.Sub(k.builtAt) < macSetEvery && !k.builtAt.IsZero() {
+	current := k.macs != nil && k.gen == gen
+	recent := !k.builtAt.IsZero() && now.Sub(k.builtAt) < macSetEvery
+	if k.building || current || recent {
 		k.mu.Unlock()
 		return
 	}

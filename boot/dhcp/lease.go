@@ -117,9 +117,7 @@ func (p *pool) compact() {
 // remove forgets the address's lease, as if it had never been used.
 func (p *pool) remove(ip netip.Addr) {
 	if l, ok := p.byIP[ip]; ok {
-		if cur := p.byMAC[string(l.MAC)]; cur == l {
-			delete(p.byMAC, string(l.MAC))
-		}
+		p.dropMAC(l)
 		delete(p.byIP, ip)
 		if p.subnet.InPool(ip) {
 			p.inPool--
@@ -127,12 +125,17 @@ func (p *pool) remove(ip netip.Addr) {
 	}
 }
 
+// dropMAC forgets l as its client's lease, unless the client has moved on.
+func (p *pool) dropMAC(l *Lease) {
+	if cur := p.byMAC[string(l.MAC)]; cur == l {
+		delete(p.byMAC, string(l.MAC))
+	}
+}
+
 func (p *pool) put(l *Lease) {
 	old, had := p.byIP[l.IP]
-	if had && len(old.MAC) > 0 {
-		if cur := p.byMAC[string(old.MAC)]; cur == old {
-			delete(p.byMAC, string(old.MAC))
-		}
+	if had {
+		p.dropMAC(old)
 	}
 	if !had && p.subnet.InPool(l.IP) {
 		p.inPool++
@@ -199,12 +202,10 @@ func (p *pool) next(t time.Time) (netip.Addr, bool) {
 		if !ok {
 			return netip.Addr{}, false
 		}
-		p.free.pop()
 		if !l.held(t) {
-			// Back in line in case the caller does not take it.
-			p.free.add(l)
-			return l.IP, true
+			return l.IP, true // left in line: taking it makes the entry stale
 		}
+		p.free.pop()
 	}
 }
 

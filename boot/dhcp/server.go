@@ -79,9 +79,6 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	defer stop()
 	queue := make(chan inbound, workers)
 	var wg sync.WaitGroup
-	if s.Sweep != nil {
-		defer s.Sweep(true) // deferred first, so it runs after wg.Wait
-	}
 	for range workers {
 		wg.Add(1)
 		go func() {
@@ -91,26 +88,12 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 			}
 		}()
 	}
-	defer wg.Wait()
-	defer close(queue)
-	if s.Sweep != nil {
-		done := make(chan struct{})
-		defer close(done)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := time.NewTicker(sweepEvery)
-			defer t.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-t.C:
-					s.Sweep(false)
-				}
-			}
-		}()
-	}
+	stopSweeps := s.sweeps()
+	defer func() {
+		close(queue)
+		wg.Wait()
+		stopSweeps()
+	}()
 	// One buffer serves every read: FromBytes copies what it keeps.
 	buf := make([]byte, maxPacket+1)
 	for {
@@ -140,6 +123,33 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 			continue
 		}
 		queue <- inbound{req: req, peer: peer}
+	}
+}
+
+// sweeps calls Sweep every sweepEvery until the returned func is called;
+// that func waits for a sweep under way, then sweeps a last time.
+func (s *Server) sweeps() func() {
+	if s.Sweep == nil {
+		return func() {}
+	}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(sweepEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				s.Sweep(false)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+		s.Sweep(true)
 	}
 }
 

@@ -416,7 +416,8 @@ func listenDHCP(iface, addr string) (net.PacketConn, error) {
 	return c, nil
 }
 
-// dhcpReadBuffer holds about half a second of requests at 8,000/s.
+// dhcpReadBuffer holds a few thousand requests: the kernel charges each
+// datagram its whole buffer, not just its bytes.
 const dhcpReadBuffer = 4 << 20
 
 // setReadBuffer sizes c's receive buffer past net.core.rmem_max when it
